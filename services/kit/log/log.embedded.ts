@@ -1,0 +1,229 @@
+import { EventEmitter } from "node:events";
+import type { Logger } from "../logger.js";
+import { consumerLag, logAppendDuration } from "../metrics.js";
+import type { SqlDatabase } from "../sql/database.js";
+import type {
+  AppendResult,
+  LogRecord,
+  MessageLog,
+  NewRecord,
+  SubscribeOptions,
+  Subscription,
+} from "./log.js";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS log_records (
+  topic text NOT NULL,
+  "offset" bigint NOT NULL,
+  key text NOT NULL,
+  value bytea NOT NULL,
+  headers jsonb NOT NULL,
+  appended_at timestamptz NOT NULL,
+  PRIMARY KEY (topic, "offset")
+);
+CREATE INDEX IF NOT EXISTS log_records_by_key ON log_records (topic, key, "offset");
+CREATE TABLE IF NOT EXISTS log_consumer_offsets (
+  group_id text NOT NULL,
+  topic text NOT NULL,
+  committed bigint NOT NULL,
+  PRIMARY KEY (group_id, topic)
+);
+`;
+
+interface Pending {
+  topic: string;
+  records: NewRecord[];
+  resolve: (results: AppendResult[]) => void;
+  reject: (err: unknown) => void;
+}
+
+interface Row {
+  topic: string;
+  offset: string;
+  key: string;
+  value: Uint8Array;
+  headers: Record<string, string>;
+  appended_at: Date;
+}
+
+/**
+ * The message log on one embedded PostgreSQL: one partition per topic (so every key keeps its
+ * order), offsets assigned by this process (the only writer), consumer groups with committed
+ * offsets. Appends that arrive together are written in one transaction (group commit).
+ */
+export class EmbeddedLog implements MessageLog {
+  private readonly nextOffset = new Map<string, bigint>();
+  private readonly appended = new EventEmitter();
+  private queue: Pending[] = [];
+  private flushing: Promise<void> | undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly db: SqlDatabase,
+    private readonly logger: Logger,
+  ) {
+    this.appended.setMaxListeners(0);
+  }
+
+  static async open(db: SqlDatabase, logger: Logger): Promise<EmbeddedLog> {
+    await db.exec(SCHEMA);
+    const log = new EmbeddedLog(db, logger);
+    for (const row of await db.query<{ topic: string; last: string }>(
+      `SELECT topic, max("offset") AS last FROM log_records GROUP BY topic`,
+    )) {
+      log.nextOffset.set(row.topic, BigInt(row.last) + 1n);
+    }
+    return log;
+  }
+
+  append(topic: string, records: NewRecord[]): Promise<AppendResult[]> {
+    if (this.closed) return Promise.reject(new Error("log is closed"));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ topic, records, resolve, reject });
+      this.flushing ??= this.flush().finally(() => {
+        this.flushing = undefined;
+      });
+    });
+  }
+
+  private async flush(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue;
+      this.queue = [];
+      const end = logAppendDuration.startTimer({ topic: batch[0]?.topic ?? "" });
+      const reserved = new Map(this.nextOffset);
+      const results = batch.map((pending) =>
+        pending.records.map((): AppendResult => {
+          const offset = reserved.get(pending.topic) ?? 0n;
+          reserved.set(pending.topic, offset + 1n);
+          return { partition: 0, offset };
+        }),
+      );
+      try {
+        await this.db.transaction(async (tx) => {
+          const params: unknown[] = [];
+          const rows: string[] = [];
+          batch.forEach((pending, i) => {
+            pending.records.forEach((record, j) => {
+              const n = params.length;
+              rows.push(`($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, $${n + 5}, now())`);
+              params.push(
+                pending.topic,
+                String(results[i]?.[j]?.offset),
+                record.key,
+                record.value,
+                JSON.stringify(record.headers ?? {}),
+              );
+            });
+          });
+          if (rows.length > 0) {
+            await tx.query(
+              `INSERT INTO log_records (topic, "offset", key, value, headers, appended_at) VALUES ${rows.join(", ")}`,
+              params,
+            );
+          }
+        });
+        for (const [topic, offset] of reserved) this.nextOffset.set(topic, offset);
+        batch.forEach((pending, i) => {
+          pending.resolve(results[i] ?? []);
+        });
+        for (const topic of new Set(batch.map((p) => p.topic))) this.appended.emit(topic);
+      } catch (err) {
+        for (const pending of batch) pending.reject(err);
+      } finally {
+        end();
+      }
+    }
+  }
+
+  async subscribe(options: SubscribeOptions): Promise<Subscription> {
+    const { group, topic, handler } = options;
+    const maxBatch = options.maxBatch ?? 500;
+    let stopping = false;
+    let wake: (() => void) | undefined;
+    const onAppend = () => wake?.();
+    this.appended.on(topic, onAppend);
+
+    const committedRows = await this.db.query<{ committed: string }>(
+      "SELECT committed FROM log_consumer_offsets WHERE group_id = $1 AND topic = $2",
+      [group, topic],
+    );
+    let next = committedRows[0] ? BigInt(committedRows[0].committed) : 0n;
+
+    const loop = (async () => {
+      let failures = 0;
+      while (!stopping) {
+        const rows = await this.db.query<Row>(
+          `SELECT topic, "offset"::text AS "offset", key, value, headers, appended_at FROM log_records
+           WHERE topic = $1 AND "offset" >= $2 ORDER BY "offset" LIMIT $3`,
+          [topic, String(next), maxBatch],
+        );
+        consumerLag.set({ group, topic }, Number((this.nextOffset.get(topic) ?? 0n) - next));
+        if (rows.length === 0) {
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            // An append may have landed between the query and now.
+            if ((this.nextOffset.get(topic) ?? 0n) > next || stopping) resolve();
+          });
+          wake = undefined;
+          continue;
+        }
+        try {
+          await handler(rows.map(toRecord));
+          failures = 0;
+        } catch (err) {
+          failures++;
+          this.logger.error(
+            { err, group, topic, offset: rows[0]?.offset },
+            "log consumer failed; retrying batch",
+          );
+          await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 50 * 2 ** failures)));
+          continue;
+        }
+        next = BigInt(rows[rows.length - 1]?.offset ?? String(next - 1n)) + 1n;
+        await this.db.query(
+          `INSERT INTO log_consumer_offsets (group_id, topic, committed) VALUES ($1, $2, $3)
+           ON CONFLICT (group_id, topic) DO UPDATE SET committed = EXCLUDED.committed`,
+          [group, topic, String(next)],
+        );
+      }
+    })();
+
+    return {
+      stop: async () => {
+        stopping = true;
+        wake?.();
+        this.appended.off(topic, onAppend);
+        await loop;
+      },
+    };
+  }
+
+  async readUncommitted(topic: string, group: string, key?: string): Promise<LogRecord[]> {
+    const rows = await this.db.query<Row>(
+      `SELECT topic, "offset"::text AS "offset", key, value, headers, appended_at FROM log_records
+       WHERE topic = $1 AND ($3::text IS NULL OR key = $3) AND "offset" >= COALESCE(
+         (SELECT committed FROM log_consumer_offsets WHERE group_id = $2 AND topic = $1), 0)
+       ORDER BY "offset"`,
+      [topic, group, key ?? null],
+    );
+    return rows.map(toRecord);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.flushing;
+  }
+}
+
+function toRecord(row: Row): LogRecord {
+  return {
+    topic: row.topic,
+    partition: 0,
+    offset: BigInt(row.offset),
+    key: row.key,
+    value: row.value,
+    headers: row.headers,
+    timestamp: row.appended_at.getTime(),
+  };
+}

@@ -1,0 +1,59 @@
+/**
+ * The message-log role: an ordered, durable, partitioned log with consumer groups —
+ * Kafka in production, an embedded log on PGlite for single-process mode.
+ */
+export interface LogRecord {
+  topic: string;
+  partition: number;
+  /** Position within the partition; increases by one per record. */
+  offset: bigint;
+  key: string;
+  value: Uint8Array;
+  headers: Record<string, string>;
+  /** Append time, epoch milliseconds. */
+  timestamp: number;
+}
+
+export interface NewRecord {
+  key: string;
+  value: Uint8Array;
+  headers?: Record<string, string>;
+}
+
+export interface AppendResult {
+  partition: number;
+  offset: bigint;
+}
+
+export interface Subscription {
+  /** Stops consuming; a batch in progress finishes (and commits) first. */
+  stop(): Promise<void>;
+}
+
+export interface SubscribeOptions {
+  group: string;
+  topic: string;
+  /**
+   * Receives records in order per partition. Offsets are committed only after it resolves;
+   * when it throws, the same batch is offered again (at-least-once).
+   */
+  handler: (records: LogRecord[]) => Promise<void>;
+  maxBatch?: number;
+}
+
+export interface MessageLog {
+  /** Resolves once every record is durable; records of one key keep their order. */
+  append(topic: string, records: NewRecord[]): Promise<AppendResult[]>;
+  subscribe(options: SubscribeOptions): Promise<Subscription>;
+  /**
+   * Records (of `key`, or of every key) that `group` has not committed yet, oldest first: the
+   * tail a consumer has not processed, for readers that must see every acknowledged record.
+   */
+  readUncommitted(topic: string, group: string, key?: string): Promise<LogRecord[]>;
+  close(): Promise<void>;
+}
+
+export const TOPICS = {
+  messages: "parley.messages",
+  groups: "parley.groups",
+} as const;

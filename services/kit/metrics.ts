@@ -1,0 +1,86 @@
+import { createServer, type Server } from "node:http";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+/** The process's one registry: every target in the process reports here, labelled by service. */
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry });
+
+const latencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+export const rpcDuration = new Histogram({
+  name: "parley_rpc_duration_seconds",
+  help: "gRPC calls by service, method, status code and side (server or client).",
+  labelNames: ["service", "method", "code", "side"] as const,
+  buckets: latencyBuckets,
+  registers: [registry],
+});
+
+export const httpDuration = new Histogram({
+  name: "parley_http_request_duration_seconds",
+  help: "Gateway HTTP requests by route, method and status.",
+  labelNames: ["route", "method", "status"] as const,
+  buckets: latencyBuckets,
+  registers: [registry],
+});
+
+export const storeDuration = new Histogram({
+  name: "parley_store_duration_seconds",
+  help: "Storage operations by store and operation.",
+  labelNames: ["store", "operation"] as const,
+  buckets: latencyBuckets,
+  registers: [registry],
+});
+
+export const logAppendDuration = new Histogram({
+  name: "parley_log_append_duration_seconds",
+  help: "Time for an append to be durable in the message log, by topic.",
+  labelNames: ["topic"] as const,
+  buckets: latencyBuckets,
+  registers: [registry],
+});
+
+export const consumerLag = new Gauge({
+  name: "parley_log_consumer_lag_records",
+  help: "Records appended but not yet committed by a consumer group, by group and topic.",
+  labelNames: ["group", "topic"] as const,
+  registers: [registry],
+});
+
+export const messagesSent = new Counter({
+  name: "parley_messages_sent_total",
+  help: "Messages durably accepted, by conversation kind (direct or group).",
+  labelNames: ["kind"] as const,
+  registers: [registry],
+});
+
+export const rateLimited = new Counter({
+  name: "parley_rate_limited_total",
+  help: "Requests refused by a rate limiter, by limiter.",
+  labelNames: ["limiter"] as const,
+  registers: [registry],
+});
+
+/** Serves /metrics on the admin port. */
+export async function startAdminServer(
+  host: string,
+  port: number,
+): Promise<{ port: number; stop(): Promise<void> }> {
+  const server: Server = createServer(async (req, res) => {
+    if (req.url === "/metrics") {
+      res.setHeader("content-type", registry.contentType);
+      res.end(await registry.metrics());
+      return;
+    }
+    res.statusCode = 404;
+    res.end();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, resolve);
+  });
+  const address = server.address();
+  return {
+    port: typeof address === "object" && address ? address.port : port,
+    stop: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}

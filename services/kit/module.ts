@@ -1,0 +1,41 @@
+import type { TokenVerifier } from "./auth-verifier.js";
+import type { MessageLog } from "./log/log.js";
+import type { Logger } from "./logger.js";
+import type { ProcessConfig } from "./process-config.js";
+import type { SqlDatabase } from "./sql/database.js";
+
+export type ServiceName = "auth" | "groups" | "crypto" | "messages";
+export type TargetName = ServiceName | "gateway";
+
+/** Where each service's gRPC server is: PARLEY_<SERVICE>_ADDR, else the one started in this process. */
+export interface AddressBook {
+  resolve(service: ServiceName): string;
+  register(service: ServiceName, address: string): void;
+}
+
+/** What every module may ask of the process it runs in. Stores open lazily, once per process. */
+export interface ModuleContext {
+  config: ProcessConfig;
+  env: NodeJS.ProcessEnv;
+  logger: Logger;
+  addresses: AddressBook;
+  verifier: TokenVerifier;
+  /** The SQL database owned by `service` (its own database; never another's). */
+  sql(service: ServiceName): Promise<SqlDatabase>;
+  messageLog(): Promise<MessageLog>;
+  /** The bind address for a service's gRPC server. */
+  grpcBind(service: ServiceName): string;
+}
+
+export interface RunningModule {
+  stop(): Promise<void>;
+  /** The public port, for the module that has one (the gateway). */
+  port?: number;
+}
+
+export interface ParleyModule {
+  name: TargetName;
+  /** Services whose gRPC servers this module calls (started first in one process). */
+  needs: ServiceName[];
+  start(ctx: ModuleContext): Promise<RunningModule>;
+}

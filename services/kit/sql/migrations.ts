@@ -1,0 +1,44 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { SqlDatabase } from "./database.js";
+
+const FILE = /^(\d+)_[\w-]+\.sql$/;
+
+/**
+ * Applies `dir`'s numbered .sql files that have not run yet, in order, each in its own
+ * transaction, recording them in schema_migrations. The same files run on PGlite and PostgreSQL.
+ */
+export async function migrate(db: SqlDatabase, dir: string): Promise<number[]> {
+  await db.exec(
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+  );
+  const files = readdirSync(dir)
+    .filter((name) => FILE.test(name))
+    .map((name) => ({ name, version: Number(FILE.exec(name)?.[1]) }))
+    .sort((a, b) => a.version - b.version);
+  const applied = new Set(
+    (await db.query<{ version: number }>("SELECT version FROM schema_migrations")).map((row) => row.version),
+  );
+  const ran: number[] = [];
+  for (const file of files) {
+    if (applied.has(file.version)) continue;
+    const sql = readFileSync(join(dir, file.name), "utf8");
+    await db.transaction(async (tx) => {
+      for (const statement of splitStatements(sql)) await tx.query(statement);
+      await tx.query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", [
+        file.version,
+        file.name,
+      ]);
+    });
+    ran.push(file.version);
+  }
+  return ran;
+}
+
+/** Migrations hold plain DDL: statements end with a semicolon at the end of a line. */
+function splitStatements(sql: string): string[] {
+  return sql
+    .split(/;\s*$/m)
+    .map((s) => s.replace(/^\s*--.*$/gm, "").trim())
+    .filter(Boolean);
+}

@@ -1,0 +1,39 @@
+import { parseArgs } from "node:util";
+import { startParley } from "./app.js";
+import { ConfigError } from "./kit/config.js";
+import { TARGETS } from "./targets.js";
+
+const { values } = parseArgs({
+  options: {
+    target: { type: "string", default: process.env.PARLEY_TARGET ?? "all" },
+    "list-targets": { type: "boolean", default: false },
+  },
+});
+
+if (values["list-targets"]) {
+  for (const [name, module] of Object.entries(TARGETS)) {
+    console.log(`${name}${module.needs.length ? ` (needs ${module.needs.join(", ")})` : ""}`);
+  }
+  process.exit(0);
+}
+
+try {
+  const parley = await startParley({ target: values.target });
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.error(`parley: ${signal}, stopping`);
+    await parley.stop();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    process.exit(2);
+  }
+  console.error("parley: failed to start:", err);
+  process.exit(1);
+}
