@@ -1,27 +1,6 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { KEY_BYTES as KEY, NONCE_BYTES as NONCE, open, seal, TAG_BYTES as TAG } from "../kit/aead.js";
 import { DomainError } from "../kit/errors.js";
-
-/** AES-256-GCM: 12-byte random nonce, 16-byte tag. */
-const NONCE = 12;
-const TAG = 16;
-const KEY = 32;
-
-export function seal(key: Buffer, plaintext: Buffer, aad: Buffer): { nonce: Buffer; sealed: Buffer } {
-  const nonce = randomBytes(NONCE);
-  const cipher = createCipheriv("aes-256-gcm", key, nonce);
-  cipher.setAAD(aad);
-  const sealed = Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
-  return { nonce, sealed };
-}
-
-/** Throws when the key, AAD, nonce or sealed bytes do not match: tampering is always detected. */
-export function open(key: Buffer, nonce: Buffer, sealed: Buffer, aad: Buffer): Buffer {
-  if (nonce.length !== NONCE || sealed.length < TAG) throw new Error("malformed ciphertext");
-  const decipher = createDecipheriv("aes-256-gcm", key, nonce);
-  decipher.setAAD(aad);
-  decipher.setAuthTag(sealed.subarray(sealed.length - TAG));
-  return Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - TAG)), decipher.final()]);
-}
 
 /** A wrapped data key: nonce || AES-GCM(kek, dek) with the context as AAD. */
 export function wrapKey(kek: Buffer, dataKey: Buffer, context: string): Buffer {

@@ -25,7 +25,7 @@ const table: Record<ErrorCode, Mapping> = {
   already_exists: { grpc: status.ALREADY_EXISTS, http: 409 },
   permission_denied: { grpc: status.PERMISSION_DENIED, http: 403 },
   unauthenticated: { grpc: status.UNAUTHENTICATED, http: 401 },
-  failed_precondition: { grpc: status.FAILED_PRECONDITION, http: 412 },
+  failed_precondition: { grpc: status.FAILED_PRECONDITION, http: 409 },
   resource_exhausted: { grpc: status.RESOURCE_EXHAUSTED, http: 429 },
   // Only the edge produces these two; over gRPC they are plain invalid arguments.
   payload_too_large: { grpc: status.INVALID_ARGUMENT, http: 413 },
