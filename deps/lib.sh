@@ -133,7 +133,8 @@ launch() {
   mkdir -p "$RUN_DIR"
   [ -f "$LOG_FILE" ] && mv -f "$LOG_FILE" "$LOG_FILE.1"
   rm -f "$PID_FILE"
-  (cd "$RUN_DIR" && setsid bash -c 'echo $$ >"$0"; exec "$@"' "$PID_FILE" "$@" </dev/null >"$LOG_FILE" 2>&1 &)
+  # fd 9 is up.sh's lock: the server must not hold it.
+  (cd "$RUN_DIR" && setsid bash -c 'echo $$ >"$0"; exec "$@"' "$PID_FILE" "$@" </dev/null >"$LOG_FILE" 2>&1 9>&- &)
   local i
   for i in $(seq 50); do [ -s "$PID_FILE" ] && break; sleep 0.1; done
   now_ms >"$RUN_DIR/launched"
@@ -155,7 +156,8 @@ wait_ready() {
     sleep 0.2
   done
   rm -f "$RUN_DIR/fresh"
-  say "ready in $(secs_since "$started") s (pid $(our_pid), log $LOG_FILE)"
+  secs_since "$started" >"$RUN_DIR/startup-seconds"
+  say "ready in $(cat "$RUN_DIR/startup-seconds") s (pid $(our_pid), log $LOG_FILE)"
 }
 
 # stop_server [SIGNAL] [SECONDS] : signal, wait, then SIGKILL.
@@ -191,4 +193,32 @@ server_main() {
     env)     env_lines ;;
     *) echo "usage: $0 install|start|launch|wait|stop|status|env" >&2; return 2 ;;
   esac
+}
+
+# --- for up.sh and down.sh --------------------------------------------------------
+
+ALL_SERVERS=(postgres redis kafka cassandra s3)
+
+check_names() {
+  local s
+  for s; do
+    [[ " ${ALL_SERVERS[*]} " == *" $s "* ]] || { echo "unknown server '$s' (known: ${ALL_SERVERS[*]})" >&2; exit 2; }
+  done
+}
+
+# Takes the lock that keeps two up.sh/down.sh runs from racing (on fd 9).
+lock_deps() {
+  mkdir -p "$DEPS_DIR"
+  exec 9>"$DEPS_DIR/lock"
+  flock -w 900 9 || die "another deps/up.sh or down.sh holds $DEPS_DIR/lock"
+}
+
+# .deps/env lists the connection settings of every server that is running now.
+write_env() {
+  local s tmp=$DEPS_DIR/env.tmp
+  : >"$tmp"
+  for s in "${ALL_SERVERS[@]}"; do
+    if bash "$DEPS_SRC/$s.sh" status 2>/dev/null; then bash "$DEPS_SRC/$s.sh" env >>"$tmp"; fi
+  done
+  mv -f "$tmp" "$DEPS_DIR/env"
 }

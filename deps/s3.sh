@@ -19,13 +19,15 @@ do_install() {
   [ -x "$BIN" ] && return 0
   find_go >/dev/null || apt_install golang-go
   local go t0; go=$(find_go); t0=$(now_ms)
+  mkdir -p "$RUN_DIR"
   say "building versitygw $VERSION with $("$go" version | cut -d' ' -f3) (about a minute)"
   # Module and build caches live in the cache too; GOTOOLCHAIN=auto lets an older Go (>= 1.21)
   # fetch the toolchain that versitygw's go.mod asks for from the module proxy.
   GOBIN=$(dirname "$BIN") GOMODCACHE=$CACHE_DIR/go/mod GOCACHE=$CACHE_DIR/go/build \
     GOTOOLCHAIN=${GOTOOLCHAIN:-auto} GOFLAGS=-modcacherw \
-    "$go" install "github.com/versity/versitygw/cmd/versitygw@$VERSION" >&2 \
-    || die "go install of versitygw $VERSION failed (it needs Go >= 1.21 on PATH or in /usr/local/go)"
+    "$go" install "github.com/versity/versitygw/cmd/versitygw@$VERSION" >"$RUN_DIR/build.log" 2>&1 \
+    || { tail -n 20 "$RUN_DIR/build.log" >&2
+         die "go install of versitygw $VERSION failed (it needs Go >= 1.21 on PATH or in /usr/local/go)"; }
   say "built in $(secs_since "$t0") s"
 }
 

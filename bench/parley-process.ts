@@ -1,0 +1,43 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** An all-in-one Parley in its own process (so the load generator does not share its event loop). */
+export async function spawnParley(env: Record<string, string> = {}): Promise<{ url: string; stop(): Promise<void> }> {
+  const dataDir = mkdtempSync(join(tmpdir(), "parley-bench-"));
+  const port = 18080 + Math.floor(Math.random() * 1000);
+  const child: ChildProcess = spawn("tsx", ["services/main.ts"], {
+    env: {
+      ...process.env,
+      PORT: String(port),
+      PARLEY_ADMIN_PORT: "0",
+      PARLEY_BIND_HOST: "127.0.0.1",
+      PARLEY_DATA_DIR: dataDir,
+      LOG_LEVEL: "warn",
+      ...env,
+    },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`parley exited with ${child.exitCode}`);
+    const ready = await fetch(`${url}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ready) break;
+    if (Date.now() > deadline) throw new Error("parley did not become ready in 60 s");
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return {
+    url,
+    stop: async () => {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      await exited;
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,44 @@
+import { readFileSync, writeFileSync } from "node:fs";
+
+export interface SendReport {
+  section: string;
+  machine: string;
+  command: string;
+  users: number;
+  connections: number;
+  duration: number;
+  rows: { label: string; achieved: number; p50: number; p99: number; p999: number; failures: number }[];
+  highestHeld: number;
+}
+
+const FILE = "docs/benchmarks.md";
+
+/** Replaces this section of docs/benchmarks.md (between its markers) with a fresh table. */
+export function writeReport(report: SendReport): void {
+  const begin = `<!-- bench:${report.section}:begin -->`;
+  const end = `<!-- bench:${report.section}:end -->`;
+  const table = [
+    begin,
+    `Measured ${new Date().toISOString().slice(0, 10)} on ${report.machine}.`,
+    "",
+    `Command: \`${report.command}\` — ${report.users} users, ${report.connections} connections, ${report.duration} s per step,`,
+    "the load generator (autocannon) in one process and Parley all-in-one in another, on the same 2 cores.",
+    "",
+    "| offered | achieved sends/s | p50 ms | p99 ms | p99.9 ms | failed |",
+    "|---|---|---|---|---|---|",
+    ...report.rows.map((r) => `| ${r.label} | ${r.achieved} | ${r.p50} | ${r.p99} | ${r.p999} | ${r.failures} |`),
+    "",
+    `Highest fixed rate held (≥ 97 % achieved, no failures, p99 ≤ 100 ms): **${report.highestHeld || "none"}${report.highestHeld ? " sends/s" : ""}**.`,
+    end,
+  ].join("\n");
+  let doc: string;
+  try {
+    doc = readFileSync(FILE, "utf8");
+  } catch {
+    doc = "# Benchmarks\n";
+  }
+  const start = doc.indexOf(begin);
+  const stop = doc.indexOf(end);
+  doc = start >= 0 && stop > start ? doc.slice(0, start) + table + doc.slice(stop + end.length) : `${doc}\n${table}\n`;
+  writeFileSync(FILE, doc);
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what is missing and starts the real servers for integration tests on 127.0.0.1, then
+# writes their connection settings to .deps/env. Idempotent: running servers are left as they are.
+# Usage: deps/up.sh [postgres] [redis] [kafka] [cassandra] [s3]   (none: all but s3; `all`: all five)
+NAME=deps
+source "$(dirname "$0")/lib.sh"
+
+if [ $# -eq 0 ]; then set -- postgres redis kafka cassandra; fi
+if [ "$*" = all ]; then set -- "${ALL_SERVERS[@]}"; fi
+check_names "$@"
+lock_deps
+t_all=$(now_ms)
+declare -A installed
+
+# Installs one after another (apt and Maven's repository are shared), then starts every server
+# at once and waits for each.
+for s; do
+  t=$(now_ms); bash "$DEPS_SRC/$s.sh" install; installed[$s]=$(secs_since "$t")
+done
+for s; do rm -f "$DEPS_DIR/$s/startup-seconds"; bash "$DEPS_SRC/$s.sh" launch; done
+for s; do bash "$DEPS_SRC/$s.sh" wait; done
+
+write_env
+for s; do
+  printf '%s: install %s s, start %s s\n' "$s" "${installed[$s]}" \
+    "$(cat "$DEPS_DIR/$s/startup-seconds" 2>/dev/null || echo '- (was running)')" >&2
+done
+say "all up in $(secs_since "$t_all") s; settings in $DEPS_DIR/env:"
+cat "$DEPS_DIR/env"
