@@ -2,10 +2,10 @@ import { join } from "node:path";
 import { DataKeyServiceService } from "../gen/grpc/parley/internal/v1/datakeys.js";
 import { CryptoServiceService } from "../gen/grpc/parley/v1/crypto.js";
 import { startGrpcServer } from "../kit/grpc/server.js";
+import { loadOrCreateKey } from "../kit/key-file.js";
 import type { ParleyModule } from "../kit/module.js";
 import { cryptoConfig } from "./config.js";
 import { cryptoHandlers, dataKeyHandlers } from "./handlers.js";
-import { loadKek } from "./kek.js";
 
 /** The seed's Encryption Service: holds the key-encryption key; nothing else ever sees it. */
 export const cryptoModule: ParleyModule = {
@@ -13,7 +13,7 @@ export const cryptoModule: ParleyModule = {
   needs: [],
   async start(ctx) {
     const config = cryptoConfig.load(ctx.env);
-    const kek = loadKek(config.kek, join(ctx.config.dataDir, "crypto", "kek"));
+    const kek = loadOrCreateKey(config.kek, join(ctx.config.dataDir, "crypto", "kek"));
     const server = await startGrpcServer({
       target: "crypto",
       bind: ctx.grpcBind("crypto"),

@@ -3,10 +3,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 
 /**
- * The key-encryption key: from configuration in production; on embedded defaults generated
- * once into the data folder, readable only by its owner.
+ * A 32-byte secret key: from configuration (base64) in production; on embedded defaults
+ * generated once into `file` under the data folder, readable only by its owner.
  */
-export function loadKek(configured: string | undefined, file: string): Buffer {
+export function loadOrCreateKey(configured: string | undefined, file: string): Buffer {
   if (configured) return Buffer.from(configured, "base64");
   if (existsSync(file)) {
     const key = Buffer.from(readFileSync(file, "utf8").trim(), "base64");
