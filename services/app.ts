@@ -8,7 +8,7 @@ import { EmbeddedLog } from "./kit/log/log.embedded.js";
 import type { MessageLog } from "./kit/log/log.js";
 import { createLogger } from "./kit/logger.js";
 import { startAdminServer } from "./kit/metrics.js";
-import type { ModuleContext, RunningModule, ServiceName } from "./kit/module.js";
+import type { AddressBook, ModuleContext, RunningModule, ServiceName } from "./kit/module.js";
 import { processConfig } from "./kit/process-config.js";
 import type { SqlDatabase } from "./kit/sql/database.js";
 import { openPglite } from "./kit/sql/database.pglite.js";
@@ -27,6 +27,8 @@ export interface RunningParley {
   /** The gateway's public port, when the gateway runs here. */
   port: number | undefined;
   adminPort: number;
+  /** Where each service's gRPC server listens (tests call services directly). */
+  addresses: AddressBook;
   stop(): Promise<void>;
 }
 
@@ -111,5 +113,5 @@ export async function startParley(options: StartOptions = {}): Promise<RunningPa
     await stopAll();
     throw err;
   }
-  return { port, adminPort: admin.port, stop: stopAll };
+  return { port, adminPort: admin.port, addresses, stop: stopAll };
 }

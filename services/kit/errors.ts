@@ -11,6 +11,7 @@ export type ErrorCode =
   | "resource_exhausted"
   | "payload_too_large"
   | "unsupported_media_type"
+  | "method_not_allowed"
   | "unavailable"
   | "internal";
 
@@ -27,9 +28,10 @@ const table: Record<ErrorCode, Mapping> = {
   unauthenticated: { grpc: status.UNAUTHENTICATED, http: 401 },
   failed_precondition: { grpc: status.FAILED_PRECONDITION, http: 409 },
   resource_exhausted: { grpc: status.RESOURCE_EXHAUSTED, http: 429 },
-  // Only the edge produces these two; over gRPC they are plain invalid arguments.
+  // Only the edge produces these three; over gRPC they are plain invalid arguments.
   payload_too_large: { grpc: status.INVALID_ARGUMENT, http: 413 },
   unsupported_media_type: { grpc: status.INVALID_ARGUMENT, http: 415 },
+  method_not_allowed: { grpc: status.INVALID_ARGUMENT, http: 405 },
   unavailable: { grpc: status.UNAVAILABLE, http: 503 },
   internal: { grpc: status.INTERNAL, http: 500 },
 };
