@@ -1,0 +1,39 @@
+import type { GroupView, MemberChange, MembershipFacts, Role, UserRef } from "./membership.js";
+
+export interface NewGroup {
+  groupId: string;
+  name: string;
+  ownerId: string;
+  createdAt: Date;
+  /** The owner among them; they all join at createdAt. */
+  members: (UserRef & { role: Role })[];
+}
+
+export interface MembershipCheck {
+  groupExists: boolean;
+  isMember: boolean;
+  /** Every member's id when `isMember`, else empty. */
+  memberIds: string[];
+}
+
+/** The groups role: where groups and their members are kept. */
+export interface GroupStore {
+  create(group: NewGroup): Promise<GroupView>;
+  /** undefined when there is no such group. */
+  get(groupId: string): Promise<GroupView | undefined>;
+  /** The groups `userId` is a member of, oldest first. */
+  listForMember(userId: string): Promise<GroupView[]>;
+  /**
+   * Decides and applies one membership change atomically: `decide` sees the membership as it is
+   * while the group is locked against other changes, and what it returns is applied before the
+   * lock is released. When `decide` throws, nothing changes. undefined when there is no such group.
+   */
+  change(
+    groupId: string,
+    people: { actorId: string; targetId: string | undefined },
+    decide: (facts: MembershipFacts) => MemberChange,
+    at: Date,
+  ): Promise<{ group: GroupView; change: MemberChange } | undefined>;
+  /** Asked on every message send and read, so it is never cached. */
+  checkMembership(groupId: string, userId: string): Promise<MembershipCheck>;
+}
