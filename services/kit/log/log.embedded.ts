@@ -80,9 +80,16 @@ export class EmbeddedLog implements MessageLog {
     if (this.closed) return Promise.reject(new Error("log is closed"));
     return new Promise((resolve, reject) => {
       this.queue.push({ topic, records, resolve, reject });
-      this.flushing ??= this.flush().finally(() => {
-        this.flushing = undefined;
-      });
+      this.startFlush();
+    });
+  }
+
+  private startFlush(): void {
+    if (this.flushing) return;
+    this.flushing = this.flush().finally(() => {
+      this.flushing = undefined;
+      // An append made after flush() saw an empty queue but before this ran would wait forever.
+      if (this.queue.length > 0) this.startFlush();
     });
   }
 
@@ -155,7 +162,7 @@ export class EmbeddedLog implements MessageLog {
       while (!stopping) {
         const rows = await this.db.query<Row>(
           `SELECT topic, "offset"::text AS "offset", key, value, headers, appended_at FROM log_records
-           WHERE topic = $1 AND "offset" >= $2 ORDER BY "offset" LIMIT $3`,
+           WHERE topic = $1 AND "offset" >= $2 ORDER BY log_records."offset" LIMIT $3`,
           [topic, String(next), maxBatch],
         );
         consumerLag.set({ group, topic }, Number((this.nextOffset.get(topic) ?? 0n) - next));
@@ -204,7 +211,7 @@ export class EmbeddedLog implements MessageLog {
       `SELECT topic, "offset"::text AS "offset", key, value, headers, appended_at FROM log_records
        WHERE topic = $1 AND ($3::text IS NULL OR key = $3) AND "offset" >= COALESCE(
          (SELECT committed FROM log_consumer_offsets WHERE group_id = $2 AND topic = $1), 0)
-       ORDER BY "offset"`,
+       ORDER BY log_records."offset"`,
       [topic, group, key ?? null],
     );
     return rows.map(toRecord);
@@ -212,7 +219,7 @@ export class EmbeddedLog implements MessageLog {
 
   async close(): Promise<void> {
     this.closed = true;
-    await this.flushing;
+    while (this.flushing) await this.flushing;
   }
 }
 

@@ -1,0 +1,127 @@
+import { createHash } from "node:crypto";
+import { KEY_BYTES, open, seal } from "../kit/aead.js";
+import { DomainError } from "../kit/errors.js";
+
+/** What messages needs of the crypto service: data keys, wrapped by a KEK it never sees. */
+export interface DataKeys {
+  generate(context: string): Promise<{ plaintextKey: Buffer; wrappedKey: Buffer }>;
+  unwrap(wrappedKey: Buffer, context: string): Promise<Buffer>;
+}
+
+export interface SealedContent {
+  ciphertext: Buffer;
+  nonce: Buffer;
+  wrappedKey: Buffer;
+}
+
+export interface EnvelopeOptions {
+  /** How long an unwrapped data key may stay in memory. */
+  cacheMs: number;
+  now?: () => number;
+  maxCachedKeys?: number;
+}
+
+interface CurrentKey {
+  key: Promise<{ plaintextKey: Buffer; wrappedKey: Buffer }>;
+  expiresAt: number;
+}
+
+/**
+ * Encryption at rest of message content: one data key per conversation, wrapped by crypto's
+ * KEK and carried (wrapped) in every record so any process can read any record. Unwrapped keys
+ * are cached for a while, because a round trip to crypto per message would dominate a send.
+ */
+export class Envelope {
+  /** The key new messages of a conversation are sealed with, by conversation id. */
+  private readonly current = new Map<string, CurrentKey>();
+  /** Unwrapped keys by hash of (conversation, wrapped key). */
+  private readonly unwrapped = new Map<string, { key: Buffer; expiresAt: number }>();
+  private readonly now: () => number;
+  private readonly maxCachedKeys: number;
+
+  constructor(
+    private readonly dataKeys: DataKeys,
+    private readonly options: EnvelopeOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+    this.maxCachedKeys = options.maxCachedKeys ?? 10_000;
+  }
+
+  async seal(messageId: string, conversationId: string, content: string): Promise<SealedContent> {
+    const { plaintextKey, wrappedKey } = await this.currentKey(conversationId);
+    const { nonce, sealed } = seal(
+      plaintextKey,
+      Buffer.from(content, "utf8"),
+      aad(messageId, conversationId),
+    );
+    return { ciphertext: sealed, nonce, wrappedKey };
+  }
+
+  /** The plaintext; throws when the record was tampered with or its key does not unwrap. */
+  async open(record: { messageId: string; conversationId: string } & SealedContent): Promise<string> {
+    const key = await this.unwrap(record.wrappedKey, record.conversationId);
+    try {
+      return open(
+        key,
+        record.nonce,
+        record.ciphertext,
+        aad(record.messageId, record.conversationId),
+      ).toString("utf8");
+    } catch (err) {
+      throw new DomainError("internal", "a stored message could not be decrypted", { cause: err });
+    }
+  }
+
+  private currentKey(conversationId: string) {
+    const now = this.now();
+    const cached = this.current.get(conversationId);
+    if (cached && cached.expiresAt > now) return cached.key;
+    const key = this.dataKeys.generate(conversationId).then((generated) => {
+      if (generated.plaintextKey.length !== KEY_BYTES) throw new Error("data key has the wrong length");
+      this.remember(cacheKey(generated.wrappedKey, conversationId), generated.plaintextKey);
+      return generated;
+    });
+    // Concurrent first sends share one generation; a failed one is not kept.
+    this.evictIfFull(this.current);
+    this.current.set(conversationId, { key, expiresAt: now + this.options.cacheMs });
+    key.catch(() => {
+      if (this.current.get(conversationId)?.key === key) this.current.delete(conversationId);
+    });
+    return key;
+  }
+
+  private async unwrap(wrappedKey: Buffer, conversationId: string): Promise<Buffer> {
+    const id = cacheKey(wrappedKey, conversationId);
+    const cached = this.unwrapped.get(id);
+    if (cached && cached.expiresAt > this.now()) return cached.key;
+    let key: Buffer;
+    try {
+      key = await this.dataKeys.unwrap(wrappedKey, conversationId);
+    } catch (err) {
+      if (err instanceof DomainError && err.code === "unavailable") throw err;
+      throw new DomainError("internal", "a stored message could not be decrypted", { cause: err });
+    }
+    this.remember(id, key);
+    return key;
+  }
+
+  private remember(id: string, key: Buffer): void {
+    this.evictIfFull(this.unwrapped);
+    this.unwrapped.set(id, { key, expiresAt: this.now() + this.options.cacheMs });
+  }
+
+  private evictIfFull(map: Map<string, unknown>): void {
+    if (map.size < this.maxCachedKeys) return;
+    const oldest = map.keys().next().value;
+    if (oldest !== undefined) map.delete(oldest);
+  }
+}
+
+function aad(messageId: string, conversationId: string): Buffer {
+  return Buffer.from(`${messageId}|${conversationId}`);
+}
+
+// A key is only ever used for the conversation it was wrapped for.
+function cacheKey(wrappedKey: Buffer, conversationId: string): string {
+  return createHash("sha256").update(conversationId).update("\0").update(wrappedKey).digest("base64url");
+}

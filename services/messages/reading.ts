@@ -1,0 +1,161 @@
+import type { MessageRecord } from "../gen/grpc/parley/internal/v1/records.js";
+import type { Message } from "../gen/grpc/parley/v1/messages.js";
+import { DomainError, invalidArgument } from "../kit/errors.js";
+import { type MessageLog, TOPICS } from "../kit/log/log.js";
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from "./config.js";
+import { directConversationId, groupConversationId } from "./conversations.js";
+import type { Envelope } from "./envelope.js";
+import type { HistoryStore, PageQuery } from "./history.js";
+import {
+  type CachedDirectory,
+  type MembershipCheck,
+  requireMember,
+  requireRecipient,
+} from "./participants.js";
+import { PERSISTER_GROUP } from "./persister.js";
+import { decodeRecord, isMessageId, toMessage } from "./records.js";
+import type { Author } from "./sending.js";
+
+export interface Page {
+  /** Oldest first. */
+  messages: Message[];
+  /** The id to pass as `before` for the next older page; empty when there is none. */
+  nextCursor: string;
+}
+
+/** Validates paging input: limit 0 means the default; above the maximum is refused, not clamped. */
+export function pageQuery(limit: number, before: string): PageQuery {
+  if (!Number.isInteger(limit) || limit < 0) throw invalidArgument("limit must be a positive number");
+  if (limit > MAX_PAGE_SIZE) throw invalidArgument(`limit must be at most ${MAX_PAGE_SIZE}`);
+  if (before && !isMessageId(before)) throw invalidArgument("before is not a valid cursor");
+  return { limit: limit || DEFAULT_PAGE_SIZE, ...(before ? { before: before.toLowerCase() } : {}) };
+}
+
+/**
+ * One page from the history store's page (newest first, up to limit + 1, already older than the
+ * cursor) and the log tail the persister has not written yet. A record can be in both while the
+ * persister commits; it is kept once. Canonical UUIDv7 strings compare like their bytes, so
+ * comparing ids compares send times.
+ */
+export function mergePage(
+  history: MessageRecord[],
+  tail: MessageRecord[],
+  query: PageQuery,
+): { records: MessageRecord[]; nextCursor: string } {
+  const byId = new Map<string, MessageRecord>();
+  for (const record of [...history, ...tail]) {
+    if (query.before !== undefined && record.messageId >= query.before) continue;
+    if (!byId.has(record.messageId)) byId.set(record.messageId, record);
+  }
+  const newestFirst = [...byId.values()].sort((a, b) =>
+    a.messageId < b.messageId ? 1 : a.messageId > b.messageId ? -1 : 0,
+  );
+  const page = newestFirst.slice(0, query.limit);
+  const nextCursor = newestFirst.length > query.limit ? (page[page.length - 1]?.messageId ?? "") : "";
+  return { records: page.reverse(), nextCursor };
+}
+
+export interface ReaderDeps {
+  history: HistoryStore;
+  messageLog: () => Promise<MessageLog>;
+  envelope: Envelope;
+  directory: CachedDirectory;
+  membership: MembershipCheck;
+}
+
+/** History reads: only participants (current members for groups) may read; content decrypted. */
+export class MessageReader {
+  constructor(private readonly deps: ReaderDeps) {}
+
+  async listDirect(
+    caller: Author,
+    request: { recipientUsername: string; limit: number; before: string },
+  ): Promise<Page> {
+    const query = pageQuery(request.limit, request.before);
+    if (request.recipientUsername) {
+      const recipient = await requireRecipient(this.deps.directory, request.recipientUsername);
+      const conversationId = directConversationId(caller.userId, recipient.userId);
+      const page = await this.page(
+        () => this.tail(conversationId),
+        () => this.deps.history.conversationPage(conversationId, { ...query, limit: query.limit + 1 }),
+        query,
+      );
+      const usernames = new Map([
+        [caller.userId, caller.username],
+        [recipient.userId, recipient.username],
+      ]);
+      return this.present(page, usernames);
+    }
+    const mine = (r: MessageRecord) =>
+      !r.groupId && (r.senderId === caller.userId || r.recipientId === caller.userId);
+    const page = await this.page(
+      async () => (await this.tail()).filter(mine),
+      () => this.deps.history.directPage(caller.userId, { ...query, limit: query.limit + 1 }),
+      query,
+    );
+    return this.present(page, new Map([[caller.userId, caller.username]]));
+  }
+
+  async listGroup(
+    caller: Author,
+    request: { groupId: string; limit: number; before: string },
+  ): Promise<Page> {
+    const query = pageQuery(request.limit, request.before);
+    await requireMember(this.deps.membership, request.groupId, caller.userId);
+    const conversationId = groupConversationId(request.groupId);
+    const page = await this.page(
+      () => this.tail(conversationId),
+      () => this.deps.history.conversationPage(conversationId, { ...query, limit: query.limit + 1 }),
+      query,
+    );
+    return this.present(page, new Map([[caller.userId, caller.username]]));
+  }
+
+  private async page(
+    readTail: () => Promise<MessageRecord[]>,
+    readHistory: () => Promise<MessageRecord[]>,
+    query: PageQuery,
+  ) {
+    // The tail first: a record the persister commits after this read was written to history
+    // before its commit, so the history read that follows has it. The other order could miss it.
+    const tail = await readTail();
+    return mergePage(await readHistory(), tail, query);
+  }
+
+  /** Acknowledged records the persister has not committed, decodable ones only (the rest go to its DLQ). */
+  private async tail(conversationId?: string): Promise<MessageRecord[]> {
+    let raw: Awaited<ReturnType<MessageLog["readUncommitted"]>>;
+    try {
+      raw = await (await this.deps.messageLog()).readUncommitted(
+        TOPICS.messages,
+        PERSISTER_GROUP,
+        conversationId,
+      );
+    } catch (err) {
+      throw new DomainError("unavailable", "message history is unavailable", { cause: err });
+    }
+    const records: MessageRecord[] = [];
+    for (const entry of raw) {
+      const record = decodeRecord(entry.value);
+      if (typeof record !== "string") records.push(record);
+    }
+    return records;
+  }
+
+  private async present(
+    page: { records: MessageRecord[]; nextCursor: string },
+    known: Map<string, string>,
+  ): Promise<Page> {
+    const unknown = new Set<string>();
+    for (const r of page.records) {
+      for (const id of [r.senderId, r.recipientId]) if (id && !known.has(id)) unknown.add(id);
+    }
+    const usernames =
+      unknown.size > 0 ? new Map([...known, ...(await this.deps.directory.usernames(unknown))]) : known;
+    const contents = await Promise.all(page.records.map((r) => this.deps.envelope.open(r)));
+    return {
+      messages: page.records.map((r, i) => toMessage(r, contents[i] ?? "", usernames)),
+      nextCursor: page.nextCursor,
+    };
+  }
+}

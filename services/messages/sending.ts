@@ -1,0 +1,214 @@
+import { context, propagation } from "@opentelemetry/api";
+import { MessageRecord } from "../gen/grpc/parley/internal/v1/records.js";
+import type { Message } from "../gen/grpc/parley/v1/messages.js";
+import { DomainError, invalidArgument } from "../kit/errors.js";
+import type { RateLimiter } from "../kit/limiter/limiter.js";
+import { type MessageLog, TOPICS } from "../kit/log/log.js";
+import type { Logger } from "../kit/logger.js";
+import { messagesSent, rateLimited } from "../kit/metrics.js";
+import { MAX_CLIENT_MESSAGE_ID_LENGTH } from "./config.js";
+import { directConversationId, groupConversationId } from "./conversations.js";
+import type { Envelope } from "./envelope.js";
+import { type ClientMessageIds, InFlight } from "./idempotency.js";
+import {
+  type CachedDirectory,
+  type MembershipCheck,
+  requireMember,
+  requireRecipient,
+} from "./participants.js";
+import { newMessageId, timeOfMessageId, toMessage } from "./records.js";
+
+export interface Author {
+  userId: string;
+  username: string;
+}
+
+export interface SenderDeps {
+  directory: CachedDirectory;
+  membership: MembershipCheck;
+  envelope: Envelope;
+  messageLog: () => Promise<MessageLog>;
+  clientMessageIds: ClientMessageIds;
+  limiter: RateLimiter;
+  maxContentBytes: number;
+  logger: Logger;
+}
+
+interface Target {
+  kind: "direct" | "group";
+  conversationId: string;
+  recipientId: string;
+  groupId: string;
+  usernames: Map<string, string>;
+}
+
+interface Sent {
+  record: MessageRecord;
+  content: string;
+}
+
+/**
+ * Sends: check the author may write, seal the content, append to the message log and answer
+ * only once the log has it. With a client message id, a retry answers with the first message.
+ */
+export class MessageSender {
+  private readonly inFlight = new InFlight<Sent>();
+
+  constructor(private readonly deps: SenderDeps) {}
+
+  async sendDirect(
+    author: Author,
+    request: { recipientUsername: string; content: string; clientMessageId: string },
+  ): Promise<Message> {
+    this.validate(request);
+    await this.limit(author);
+    const recipient = await requireRecipient(this.deps.directory, request.recipientUsername);
+    // Writing to yourself is allowed (a notes-to-self conversation, d:<me>:<me>).
+    return this.send(author, request, {
+      kind: "direct",
+      conversationId: directConversationId(author.userId, recipient.userId),
+      recipientId: recipient.userId,
+      groupId: "",
+      usernames: new Map([
+        [author.userId, author.username],
+        [recipient.userId, recipient.username],
+      ]),
+    });
+  }
+
+  async sendGroup(
+    author: Author,
+    request: { groupId: string; content: string; clientMessageId: string },
+  ): Promise<Message> {
+    this.validate(request);
+    await this.limit(author);
+    await requireMember(this.deps.membership, request.groupId, author.userId);
+    return this.send(author, request, {
+      kind: "group",
+      conversationId: groupConversationId(request.groupId),
+      recipientId: "",
+      groupId: request.groupId,
+      usernames: new Map([[author.userId, author.username]]),
+    });
+  }
+
+  private validate(request: { content: string; clientMessageId: string }): void {
+    if (request.content.trim().length === 0) throw invalidArgument("content must not be empty");
+    if (!request.content.isWellFormed()) throw invalidArgument("content must be valid UTF-8");
+    if (Buffer.byteLength(request.content, "utf8") > this.deps.maxContentBytes) {
+      throw invalidArgument(`content must be at most ${this.deps.maxContentBytes} bytes`);
+    }
+    const id = request.clientMessageId;
+    if (id.length > MAX_CLIENT_MESSAGE_ID_LENGTH) {
+      throw invalidArgument(`client_message_id must be at most ${MAX_CLIENT_MESSAGE_ID_LENGTH} characters`);
+    }
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
+    if (/[\u0000-\u001f\u007f]/.test(id) || !id.isWellFormed()) {
+      throw invalidArgument("client_message_id must be printable text");
+    }
+  }
+
+  private async limit(author: Author): Promise<void> {
+    const { allowed, retryAfterSeconds } = await this.deps.limiter.hit(author.userId);
+    if (allowed) return;
+    rateLimited.inc({ limiter: "messages_send" });
+    throw new DomainError("resource_exhausted", "too many messages; slow down", { retryAfterSeconds });
+  }
+
+  private async send(
+    author: Author,
+    request: { content: string; clientMessageId: string },
+    target: Target,
+  ): Promise<Message> {
+    const { content, clientMessageId } = request;
+    const build = () => this.build(author, target, content, clientMessageId);
+    let sent: Sent;
+    if (!clientMessageId) {
+      const record = await build();
+      await this.append(record);
+      messagesSent.inc({ kind: target.kind });
+      sent = { record, content };
+    } else {
+      sent = await this.inFlight.run(`${author.userId}\u0000${clientMessageId}`, () =>
+        this.sendOnce(build, target, content),
+      );
+      assertSameMessage(sent, target, content);
+    }
+    return toMessage(sent.record, sent.content, target.usernames);
+  }
+
+  /** The idempotent path: claim the client message id with the record, then append it. */
+  private async sendOnce(
+    build: () => Promise<MessageRecord>,
+    target: Target,
+    content: string,
+  ): Promise<Sent> {
+    const record = await build();
+    const claim = await this.deps.clientMessageIds.claim(record);
+    if (claim.claimed) {
+      await this.append(record);
+      messagesSent.inc({ kind: target.kind });
+      await this.markAppended(record);
+      return { record, content };
+    }
+    const first: Sent = { record: claim.record, content: await this.deps.envelope.open(claim.record) };
+    assertSameMessage(first, target, content);
+    if (!claim.appended) {
+      // The first attempt failed or died before the log confirmed it. Appending the same record
+      // (same id) again is safe: history and readers keep one message per id.
+      await this.append(first.record);
+      messagesSent.inc({ kind: target.kind });
+      await this.markAppended(first.record);
+    }
+    return first;
+  }
+
+  private async build(
+    author: Author,
+    target: Target,
+    content: string,
+    clientMessageId: string,
+  ): Promise<MessageRecord> {
+    const messageId = newMessageId();
+    const sealed = await this.deps.envelope.seal(messageId, target.conversationId, content);
+    return {
+      messageId,
+      conversationId: target.conversationId,
+      senderId: author.userId,
+      recipientId: target.recipientId,
+      groupId: target.groupId,
+      sentAt: timeOfMessageId(messageId),
+      clientMessageId,
+      ...sealed,
+    };
+  }
+
+  private async append(record: MessageRecord): Promise<void> {
+    const headers: Record<string, string> = { "message-id": record.messageId };
+    propagation.inject(context.active(), headers);
+    try {
+      const log = await this.deps.messageLog();
+      await log.append(TOPICS.messages, [
+        { key: record.conversationId, value: MessageRecord.encode(record).finish(), headers },
+      ]);
+    } catch (err) {
+      throw new DomainError("unavailable", "the message could not be stored; try again", { cause: err });
+    }
+  }
+
+  private async markAppended(record: MessageRecord): Promise<void> {
+    try {
+      await this.deps.clientMessageIds.markAppended(record.senderId, record.clientMessageId);
+    } catch (err) {
+      // The message is durable; a later retry merely appends the same record again.
+      this.deps.logger.warn({ err, messageId: record.messageId }, "could not mark a client message id sent");
+    }
+  }
+}
+
+/** A client message id names one message: reusing it for another is a client bug, reported. */
+function assertSameMessage(sent: Sent, target: Target, content: string): void {
+  if (sent.record.conversationId !== target.conversationId || sent.content !== content) {
+    throw invalidArgument("client_message_id was already used for a different message");
+  }
+}
