@@ -21,4 +21,3 @@ export function open(key: Buffer, nonce: Buffer, sealed: Buffer, aad: Buffer): B
   decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
   return Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES)), decipher.final()]);
 }
-

@@ -1,5 +1,5 @@
-import { z } from "zod";
 import { describe, expect, it } from "vitest";
+import { z } from "zod";
 import { ConfigError, defineConfig, flag, list, port } from "./config.js";
 import { processConfig } from "./process-config.js";
 

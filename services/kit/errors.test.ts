@@ -30,8 +30,8 @@ describe("the error table", () => {
     const err = asDomainError(new Error("connection string postgres://secret@db"));
     expect(err.code).toBe("internal");
     expect(err.message).toBe("internal error");
-    expect(fromGrpcError({ code: status.INTERNAL, details: "stack trace here", metadata: new Metadata() }).message).toBe(
-      "internal error",
-    );
+    expect(
+      fromGrpcError({ code: status.INTERNAL, details: "stack trace here", metadata: new Metadata() }).message,
+    ).toBe("internal error");
   });
 });

@@ -31,6 +31,8 @@ export async function startTracing(options: {
     serviceName: process.env.OTEL_SERVICE_NAME ?? options.serviceName,
     ...(options.spanProcessors ? { spanProcessors: options.spanProcessors } : {}),
     instrumentations: [],
+    // Logs go to stdout as JSON (pino), not over OTLP.
+    logRecordProcessors: [],
   });
   sdk.start();
   return () => sdk.shutdown();

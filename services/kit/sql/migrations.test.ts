@@ -13,7 +13,10 @@ describe("migrate", async () => {
   it("applies numbered files once, in order, and records them", async () => {
     const dir = mkdtempSync(join(tmpdir(), "sql-"));
     writeFileSync(join(dir, "002_add_column.sql"), "ALTER TABLE things ADD COLUMN size integer;\n");
-    writeFileSync(join(dir, "001_create.sql"), "-- the first table\nCREATE TABLE things (id text PRIMARY KEY);\n");
+    writeFileSync(
+      join(dir, "001_create.sql"),
+      "-- the first table\nCREATE TABLE things (id text PRIMARY KEY);\n",
+    );
     writeFileSync(join(dir, "README.md"), "not a migration");
     expect(await migrate(db, dir)).toEqual([1, 2]);
     expect(await migrate(db, dir)).toEqual([]);
