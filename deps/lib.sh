@@ -33,10 +33,12 @@ apt_install() {
   fi
   local rc=0 log=$RUN_DIR/apt.log
   mkdir -p "$RUN_DIR"
-  # One `apt-get update` per up.sh run: skipped when the package lists are under 30 minutes old.
+  # One `apt-get update` per up.sh run: skipped when we updated less than 30 minutes ago.
+  local stamp=$CACHE_DIR/apt-updated
+  mkdir -p "$CACHE_DIR"
   {
-    { [ -n "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -30)" ] \
-      || DEBIAN_FRONTEND=noninteractive apt-get update; } \
+    { [ -n "$(find "$stamp" -mmin -30 2>/dev/null)" ] \
+      || { DEBIAN_FRONTEND=noninteractive apt-get update && touch "$stamp"; }; } \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
   } >"$log" 2>&1 || rc=$?
   [ -z "$made_policy" ] || rm -f $policy
@@ -69,6 +71,9 @@ maven_lib() {
   pom=$(render_text "$template" "VERSION=$version")
   key=$(printf '%s' "$pom" | sha256sum | cut -c1-10)
   dir=$CACHE_DIR/$kind/$version-$key
+  mkdir -p "$CACHE_DIR"
+  exec 8>"$CACHE_DIR/$kind.lock"  # another clone may be resolving into the same cache
+  flock -w 900 8 || die "timed out waiting for $CACHE_DIR/$kind.lock"
   if [ ! -f "$dir/complete" ]; then
     need_java17
     command -v mvn >/dev/null || apt_install maven
@@ -81,6 +86,7 @@ maven_lib() {
       || { grep -E 'ERROR' "$dir/maven.log" | head -20 >&2; die "maven could not resolve $kind $version (log: $dir/maven.log)"; }
     touch "$dir/complete"
   fi
+  exec 8>&-
   echo "$dir/lib"
 }
 
@@ -133,11 +139,14 @@ launch() {
   mkdir -p "$RUN_DIR"
   [ -f "$LOG_FILE" ] && mv -f "$LOG_FILE" "$LOG_FILE.1"
   rm -f "$PID_FILE"
-  # fd 9 is up.sh's lock: the server must not hold it.
-  (cd "$RUN_DIR" && setsid bash -c 'echo $$ >"$0"; exec "$@"' "$PID_FILE" "$@" </dev/null >"$LOG_FILE" 2>&1 9>&- &)
+  # A subshell that exits at once, so the server is nobody's child; fd 9 is up.sh's lock,
+  # which the server must not inherit.
+  (
+    cd "$RUN_DIR" && exec 9>&-
+    setsid bash -c 'echo $$ >"$0"; exec "$@"' "$PID_FILE" "$@" </dev/null >"$LOG_FILE" 2>&1 &
+  )
   local i
   for i in $(seq 50); do [ -s "$PID_FILE" ] && break; sleep 0.1; done
-  now_ms >"$RUN_DIR/launched"
   touch "$RUN_DIR/fresh"
 }
 
@@ -185,6 +194,7 @@ server_main() {
     launch)  # start in the background unless already running; does not wait
       do_install
       our_pid >/dev/null && return 0
+      mkdir -p "$RUN_DIR" && now_ms >"$RUN_DIR/launched"  # start-up time includes initdb/format
       do_launch ;;
     wait)    wait_ready "$READY_TIMEOUT" is_ready ;;
     start)   server_main launch && server_main wait ;;

@@ -13,17 +13,24 @@ t_all=$(now_ms)
 declare -A installed
 
 # Installs one after another (apt and Maven's repository are shared), then starts every server
-# at once and waits for each.
+# at once; each reports its own start-up time.
 for s; do
   t=$(now_ms); bash "$DEPS_SRC/$s.sh" install; installed[$s]=$(secs_since "$t")
 done
-for s; do rm -f "$DEPS_DIR/$s/startup-seconds"; bash "$DEPS_SRC/$s.sh" launch; done
-for s; do bash "$DEPS_SRC/$s.sh" wait; done
-
-write_env
+starts=()
 for s; do
-  printf '%s: install %s s, start %s s\n' "$s" "${installed[$s]}" \
-    "$(cat "$DEPS_DIR/$s/startup-seconds" 2>/dev/null || echo '- (was running)')" >&2
+  rm -f "$DEPS_DIR/$s/startup-seconds"
+  bash "$DEPS_SRC/$s.sh" start & starts+=($!)
+done
+failed=0
+for j in "${starts[@]}"; do wait "$j" || failed=1; done
+write_env
+[ $failed -eq 0 ] || die "not every server started (see the messages above; deps/down.sh stops the rest)"
+
+for s; do
+  started="already running"
+  [ ! -f "$DEPS_DIR/$s/startup-seconds" ] || started="$(cat "$DEPS_DIR/$s/startup-seconds") s"
+  printf '%-10s install %5s s   start %s\n' "$s:" "${installed[$s]}" "$started" >&2
 done
 say "all up in $(secs_since "$t_all") s; settings in $DEPS_DIR/env:"
 cat "$DEPS_DIR/env"

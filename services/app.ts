@@ -1,17 +1,14 @@
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { SpanProcessor } from "@opentelemetry/sdk-trace";
 import { AuthServiceClient } from "./gen/grpc/parley/v1/auth.js";
 import { createAddressBook, DEFAULT_GRPC_PORTS } from "./kit/addresses.js";
 import { TokenVerifier } from "./kit/auth-verifier.js";
 import { call, createClient } from "./kit/grpc/client.js";
-import { EmbeddedLog } from "./kit/log/log.embedded.js";
-import type { MessageLog } from "./kit/log/log.js";
+import { createInfra } from "./kit/infra.js";
 import { createLogger } from "./kit/logger.js";
 import { startAdminServer } from "./kit/metrics.js";
-import type { AddressBook, ModuleContext, RunningModule, ServiceName } from "./kit/module.js";
+import type { AddressBook, ModuleContext, RunningModule } from "./kit/module.js";
 import { processConfig } from "./kit/process-config.js";
-import type { SqlDatabase } from "./kit/sql/database.js";
-import { openPglite } from "./kit/sql/database.pglite.js";
 import { startTracing } from "./kit/tracing.js";
 import { resolveTargets, TARGETS } from "./targets.js";
 
@@ -47,16 +44,7 @@ export async function startParley(options: StartOptions = {}): Promise<RunningPa
   const addresses = createAddressBook(env);
   const grpcHost = config.grpcBindHost ?? (allInOne ? "127.0.0.1" : "0.0.0.0");
 
-  const databases = new Map<ServiceName | "log", Promise<SqlDatabase>>();
-  const openDatabase = (name: ServiceName | "log") => {
-    let db = databases.get(name);
-    if (!db) {
-      db = openPglite(join(dataDir, name), name, env.PARLEY_PGLITE_TEMPLATE);
-      databases.set(name, db);
-    }
-    return db;
-  };
-  let log: Promise<MessageLog> | undefined;
+  const infra = createInfra({ env, dataDir, logger });
 
   let authClient: AuthServiceClient | undefined;
   const verifier = new TokenVerifier({
@@ -73,11 +61,9 @@ export async function startParley(options: StartOptions = {}): Promise<RunningPa
     logger,
     addresses,
     verifier,
-    sql: (service) => openDatabase(service),
-    messageLog: () => {
-      log ??= openDatabase("log").then((db) => EmbeddedLog.open(db, logger.child({ component: "log" })));
-      return log;
-    },
+    sql: (service) => infra.sql(service),
+    messageLog: () => infra.messageLog(),
+    rateLimiter: (name, rate) => infra.rateLimiter(name, rate),
     grpcBind: (service) =>
       env[`PARLEY_${service.toUpperCase()}_LISTEN`] ??
       `${grpcHost}:${allInOne ? 0 : DEFAULT_GRPC_PORTS[service]}`,
@@ -95,8 +81,7 @@ export async function startParley(options: StartOptions = {}): Promise<RunningPa
       }
     }
     authClient?.close();
-    if (log) await (await log).close();
-    for (const db of databases.values()) await (await db).close();
+    await infra.close();
     await admin.stop();
     await stopTracing();
   };

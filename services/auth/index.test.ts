@@ -7,6 +7,7 @@ import { AuthServiceClient } from "../gen/grpc/parley/v1/auth.js";
 import { createAddressBook } from "../kit/addresses.js";
 import { TokenVerifier } from "../kit/auth-verifier.js";
 import { call, createClient } from "../kit/grpc/client.js";
+import { MemoryRateLimiter } from "../kit/limiter/limiter.memory.js";
 import { createLogger } from "../kit/logger.js";
 import type { ModuleContext, RunningModule } from "../kit/module.js";
 import { processConfig } from "../kit/process-config.js";
@@ -39,6 +40,7 @@ describe("auth module over gRPC", () => {
         return db;
       },
       messageLog: () => Promise.reject(new Error("auth needs no message log")),
+      rateLimiter: (_name, rate) => new MemoryRateLimiter(rate),
       grpcBind: () => "127.0.0.1:0",
     };
     running = await authModule.start(ctx);

@@ -4,7 +4,6 @@ import { UserDirectoryServiceService } from "../gen/grpc/parley/internal/v1/dire
 import { AuthServiceService } from "../gen/grpc/parley/v1/auth.js";
 import { startGrpcServer } from "../kit/grpc/server.js";
 import { loadOrCreateKey } from "../kit/key-file.js";
-import { MemoryRateLimiter } from "../kit/limiter/limiter.memory.js";
 import type { ParleyModule } from "../kit/module.js";
 import { migrate } from "../kit/sql/migrations.js";
 import { Accounts } from "./accounts.js";
@@ -41,8 +40,14 @@ export const authModule: ParleyModule = {
       accessTokenTtlSeconds: config.accessTokenTtlSeconds,
       refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
       loginLimits: {
-        perUsername: new MemoryRateLimiter({ limit: config.loginLimitPerUsername, windowSeconds: window }),
-        perAddress: new MemoryRateLimiter({ limit: config.loginLimitPerAddress, windowSeconds: window }),
+        perUsername: ctx.rateLimiter("login-username", {
+          limit: config.loginLimitPerUsername,
+          windowSeconds: window,
+        }),
+        perAddress: ctx.rateLimiter("login-address", {
+          limit: config.loginLimitPerAddress,
+          windowSeconds: window,
+        }),
       },
     });
     const pruning = setInterval(() => {

@@ -9,6 +9,7 @@ import { GroupRole, GroupServiceClient } from "../gen/grpc/parley/v1/groups.js";
 import { createAddressBook } from "../kit/addresses.js";
 import { TokenVerifier } from "../kit/auth-verifier.js";
 import { call, createClient } from "../kit/grpc/client.js";
+import { MemoryRateLimiter } from "../kit/limiter/limiter.memory.js";
 import { EmbeddedLog } from "../kit/log/log.embedded.js";
 import { createLogger } from "../kit/logger.js";
 import type { ModuleContext, RunningModule, ServiceName } from "../kit/module.js";
@@ -60,6 +61,7 @@ beforeAll(async () => {
       log ??= await EmbeddedLog.open(await open("log"), logger);
       return log;
     },
+    rateLimiter: (_name, rate) => new MemoryRateLimiter(rate),
     grpcBind: () => "127.0.0.1:0",
   };
   running.push(await authModule.start(ctx));

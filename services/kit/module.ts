@@ -1,4 +1,5 @@
 import type { TokenVerifier } from "./auth-verifier.js";
+import type { RateLimit, RateLimiter } from "./limiter/limiter.js";
 import type { MessageLog } from "./log/log.js";
 import type { Logger } from "./logger.js";
 import type { ProcessConfig } from "./process-config.js";
@@ -23,6 +24,8 @@ export interface ModuleContext {
   /** The SQL database owned by `service` (its own database; never another's). */
   sql(service: ServiceName): Promise<SqlDatabase>;
   messageLog(): Promise<MessageLog>;
+  /** A limiter shared by every replica when Redis is configured, else this process's own. */
+  rateLimiter(name: string, rate: RateLimit): RateLimiter;
   /** The bind address for a service's gRPC server. */
   grpcBind(service: ServiceName): string;
 }

@@ -5,7 +5,6 @@ import { MessageServiceService } from "../gen/grpc/parley/v1/messages.js";
 import { DomainError } from "../kit/errors.js";
 import { call, createClient } from "../kit/grpc/client.js";
 import { startGrpcServer } from "../kit/grpc/server.js";
-import { MemoryRateLimiter } from "../kit/limiter/limiter.memory.js";
 import type { ModuleContext, ParleyModule, ServiceName } from "../kit/module.js";
 import { migrate } from "../kit/sql/migrations.js";
 import { messagesConfig } from "./config.js";
@@ -58,7 +57,7 @@ export const messagesModule: ParleyModule = {
       envelope,
       messageLog,
       clientMessageIds: new ClientMessageIds(db),
-      limiter: new MemoryRateLimiter({ limit: config.sendLimit, windowSeconds: config.sendWindowSeconds }),
+      limiter: ctx.rateLimiter("send", { limit: config.sendLimit, windowSeconds: config.sendWindowSeconds }),
       maxContentBytes: config.maxContentBytes,
       logger,
     });
