@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { defineConfig, seconds } from "../kit/config.js";
+import { defineConfig } from "../kit/config.js";
 
 export const cryptoConfig = defineConfig({
   kek: {
@@ -18,11 +18,6 @@ export const cryptoConfig = defineConfig({
       .positive()
       .default(64 * 1024),
     help: "Largest plaintext /encrypt accepts.",
-  },
-  dataKeyCacheSeconds: {
-    env: "PARLEY_CRYPTO_DATA_KEY_CACHE_SECONDS",
-    schema: seconds().default(300),
-    help: "How long callers may keep an unwrapped data key in memory.",
   },
 });
 
