@@ -22,8 +22,13 @@ export interface Readiness {
 export async function checkReadiness(upstreams: Upstreams, timeoutMs: number): Promise<Readiness> {
   const results = await Promise.all(
     PUBLIC_SERVICES.map(async ({ descriptor }) => {
-      const status = await healthCheck(upstreams.owning(descriptor.typeName), descriptor.typeName, timeoutMs);
-      return [descriptor.typeName, status] as const;
+      let client: Client;
+      try {
+        client = upstreams.owning(descriptor.typeName);
+      } catch {
+        return [descriptor.typeName, "starting"] as const;
+      }
+      return [descriptor.typeName, await healthCheck(client, descriptor.typeName, timeoutMs)] as const;
     }),
   );
   return {

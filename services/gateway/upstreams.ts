@@ -8,6 +8,7 @@ import { AuthServiceClient } from "../gen/grpc/parley/v1/auth.js";
 import { CryptoServiceClient } from "../gen/grpc/parley/v1/crypto.js";
 import { GroupServiceClient } from "../gen/grpc/parley/v1/groups.js";
 import { MessageServiceClient } from "../gen/grpc/parley/v1/messages.js";
+import { DomainError } from "../kit/errors.js";
 import { createClient } from "../kit/grpc/client.js";
 import type { AddressBook, ServiceName } from "../kit/module.js";
 
@@ -30,25 +31,56 @@ export interface Upstreams {
   close(): void;
 }
 
+/**
+ * Channels open on first use, so the gateway can listen (and answer /healthz) before the services
+ * it calls have started; until a service has an address, calls to it are `unavailable`.
+ */
 export function connectUpstreams(addresses: AddressBook): Upstreams {
-  const clients = {
-    auth: createClient(AuthServiceClient, addresses.resolve("auth")),
-    messages: createClient(MessageServiceClient, addresses.resolve("messages")),
-    groups: createClient(GroupServiceClient, addresses.resolve("groups")),
-    crypto: createClient(CryptoServiceClient, addresses.resolve("crypto")),
-  };
-  const byTypeName = new Map<string, Client>(
-    PUBLIC_SERVICES.map(({ descriptor, owner }) => [descriptor.typeName, clients[owner]]),
-  );
+  const constructors = {
+    auth: AuthServiceClient,
+    messages: MessageServiceClient,
+    groups: GroupServiceClient,
+    crypto: CryptoServiceClient,
+  } as const;
+  const open = new Map<ServiceName, Client>();
+  function client<S extends keyof typeof constructors>(service: S): InstanceType<(typeof constructors)[S]> {
+    let existing = open.get(service);
+    if (!existing) {
+      let address: string;
+      try {
+        address = addresses.resolve(service);
+      } catch (err) {
+        throw new DomainError("unavailable", `the ${service} service is not available yet`, { cause: err });
+      }
+      existing = createClient(
+        constructors[service] as unknown as Parameters<typeof createClient>[0],
+        address,
+      );
+      open.set(service, existing);
+    }
+    return existing as InstanceType<(typeof constructors)[S]>;
+  }
+  const owners = new Map(PUBLIC_SERVICES.map(({ descriptor, owner }) => [descriptor.typeName, owner]));
   return {
-    ...clients,
+    get auth() {
+      return client("auth");
+    },
+    get messages() {
+      return client("messages");
+    },
+    get groups() {
+      return client("groups");
+    },
+    get crypto() {
+      return client("crypto");
+    },
     owning(typeName) {
-      const client = byTypeName.get(typeName);
-      if (!client) throw new Error(`no upstream serves ${typeName}`);
-      return client;
+      const owner = owners.get(typeName);
+      if (!owner) throw new Error(`no upstream serves ${typeName}`);
+      return client(owner);
     },
     close() {
-      for (const client of Object.values(clients)) client.close();
+      for (const channel of open.values()) channel.close();
     },
   };
 }
