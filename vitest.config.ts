@@ -1,11 +1,31 @@
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
+
+/**
+ * Fault tests (*.fault.test.ts) stop and restart the shared real servers, so they run after every
+ * other test file has finished, one file at a time.
+ */
+const FAULTS = ["services/**/*.fault.test.ts", "test/**/*.fault.test.ts"];
 
 export default defineConfig({
   test: {
-    include: ["services/**/*.test.ts", "test/**/*.test.ts"],
     globalSetup: ["test/global-setup.ts"],
     pool: "forks",
     testTimeout: 60_000,
     hookTimeout: 120_000,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: "main",
+          include: ["services/**/*.test.ts", "test/**/*.test.ts"],
+          exclude: [...configDefaults.exclude, ...FAULTS],
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        extends: true,
+        test: { name: "faults", include: FAULTS, fileParallelism: false, sequence: { groupOrder: 1 } },
+      },
+    ],
   },
 });

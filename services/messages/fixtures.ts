@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { dataKeyHandlers } from "../crypto/handlers.js";
+import type { MessageRecord } from "../gen/grpc/parley/internal/v1/records.js";
 import { EmbeddedLog } from "../kit/log/log.embedded.js";
 import { createLogger } from "../kit/logger.js";
 import type { SqlDatabase } from "../kit/sql/database.js";
@@ -12,6 +13,7 @@ import { openPglite } from "../kit/sql/database.pglite.js";
 import { migrate } from "../kit/sql/migrations.js";
 import type { DataKeys } from "./envelope.js";
 import { MIGRATIONS_DIR } from "./history.sql.js";
+import { timeOfMessageId } from "./records.js";
 
 export const silentLogger = createLogger({ level: "silent" });
 
@@ -55,5 +57,33 @@ export function testDataKeys(): DataKeys & { calls: { generate: number; unwrap: 
       calls.unwrap++;
       return (await handlers.unwrapDataKey({ wrappedKey, context })).plaintextKey;
     },
+  };
+}
+
+/** A UUIDv7 message id carrying the given send time (random below it). */
+export function messageIdAt(ms: number): string {
+  const hex = [...(ms.toString(16).padStart(12, "0") + randomBytes(10).toString("hex"))];
+  hex[12] = "7";
+  hex[16] = (8 + (Number.parseInt(hex[16] as string, 16) & 3)).toString(16);
+  const h = hex.join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+/** A sealed-looking record (history never opens content) of a direct or group conversation. */
+export function sealedRecord(
+  messageId: string,
+  people: { conversationId: string; senderId: string; recipientId?: string; groupId?: string },
+): MessageRecord {
+  return {
+    messageId,
+    conversationId: people.conversationId,
+    senderId: people.senderId,
+    recipientId: people.recipientId ?? "",
+    groupId: people.groupId ?? "",
+    sentAt: timeOfMessageId(messageId),
+    clientMessageId: `c-${messageId}`,
+    ciphertext: randomBytes(48),
+    nonce: randomBytes(12),
+    wrappedKey: Buffer.from(`wrapped ${people.conversationId}`),
   };
 }

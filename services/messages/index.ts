@@ -10,6 +10,8 @@ import { migrate } from "../kit/sql/migrations.js";
 import { messagesConfig } from "./config.js";
 import { Envelope } from "./envelope.js";
 import { messageHandlers } from "./handlers.js";
+import { cqlHistoryConfig } from "./history.cql.client.js";
+import { CqlHistoryStore } from "./history.cql.js";
 import { MIGRATIONS_DIR, SqlHistoryStore } from "./history.sql.js";
 import { ClientMessageIds } from "./idempotency.js";
 import { CachedDirectory } from "./participants.js";
@@ -27,7 +29,9 @@ export const messagesModule: ParleyModule = {
     const db = await ctx.sql("messages");
     await migrate(db, MIGRATIONS_DIR);
     const log = await ctx.messageLog();
-    const history = new SqlHistoryStore(db);
+    const cql = cqlHistoryConfig(config);
+    const cqlHistory = cql ? await CqlHistoryStore.open(cql) : undefined;
+    const history = cqlHistory ?? new SqlHistoryStore(db);
     const clients = new Clients(ctx);
 
     const directory = new CachedDirectory(
@@ -87,6 +91,7 @@ export const messagesModule: ParleyModule = {
       });
     } catch (err) {
       await persister.stop();
+      await cqlHistory?.close();
       throw err;
     }
     ctx.addresses.register("messages", server.address);
@@ -95,6 +100,7 @@ export const messagesModule: ParleyModule = {
         // Sends in flight finish (and are durable) before the persister and clients go.
         await server.stop(ctx.config.shutdownGraceSeconds * 1000);
         await persister.stop();
+        await cqlHistory?.close();
         clients.close();
       },
     };

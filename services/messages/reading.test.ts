@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { MessageRecord } from "../gen/grpc/parley/internal/v1/records.js";
-import { mergePage, pageQuery } from "./reading.js";
+import { mergePage, pageQuery, tailPage } from "./reading.js";
 import { newMessageId } from "./records.js";
 
 const ids = Array.from({ length: 10 }, () => newMessageId());
@@ -56,6 +56,21 @@ describe("paging history merged with the log tail", () => {
   it("serves a read made before the persister wrote anything from the tail alone", () => {
     const page = mergePage([], ids.slice(0, 3).map(record), { limit: 50 });
     expect(idsOf(page.records)).toEqual([0, 1, 2]);
+  });
+
+  it("falls back to the newest tail records with a cursor, since history may hold older ones", () => {
+    const tail = ids.slice(5).map(record);
+    const page = tailPage(tail, { limit: 3 });
+    expect(idsOf(page?.records ?? [])).toEqual([7, 8, 9]);
+    expect(page?.nextCursor).toBe(ids[7]);
+    const short = tailPage(tail, { limit: 3, before: ids[7] as string });
+    expect(idsOf(short?.records ?? [])).toEqual([5, 6]);
+    expect(short?.nextCursor).toBe(ids[5]);
+  });
+
+  it("has no fallback page when the tail holds nothing older than the cursor", () => {
+    expect(tailPage(ids.slice(5).map(record), { limit: 3, before: ids[5] as string })).toBeUndefined();
+    expect(tailPage([], { limit: 3 })).toBeUndefined();
   });
 
   it("takes the default page size, refuses too large a page and a malformed cursor", () => {

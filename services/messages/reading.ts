@@ -55,6 +55,22 @@ export function mergePage(
   return { records: page.reverse(), nextCursor };
 }
 
+/**
+ * The page a conversation read serves when the history store fails: the log tail alone. The tail
+ * of one conversation is a suffix of its log partition, so it holds the newest records and
+ * nothing newer is missing; what is older may be in history, so the page always has a cursor
+ * (a short page with a cursor, never a false end). Undefined when the tail has nothing older
+ * than the cursor: then only history could answer.
+ */
+export function tailPage(
+  tail: MessageRecord[],
+  query: PageQuery,
+): { records: MessageRecord[]; nextCursor: string } | undefined {
+  const page = mergePage([], tail, query).records;
+  const oldest = page[0]?.messageId;
+  return oldest === undefined ? undefined : { records: page, nextCursor: oldest };
+}
+
 export interface ReaderDeps {
   history: HistoryStore;
   messageLog: () => Promise<MessageLog>;
@@ -79,6 +95,7 @@ export class MessageReader {
         () => this.tail(conversationId),
         () => this.deps.history.conversationPage(conversationId, { ...query, limit: query.limit + 1 }),
         query,
+        tailPage,
       );
       const usernames = new Map([
         [caller.userId, caller.username],
@@ -107,19 +124,35 @@ export class MessageReader {
       () => this.tail(conversationId),
       () => this.deps.history.conversationPage(conversationId, { ...query, limit: query.limit + 1 }),
       query,
+      tailPage,
     );
     return this.present(page, new Map([[caller.userId, caller.username]]));
   }
 
+  /**
+   * A page of history merged with the tail. When the history store fails, a conversation read
+   * falls back to the tail alone (`fallback`); a read across conversations cannot (their tails
+   * are in different log partitions, so the tail alone could skip newer persisted messages) and
+   * is unavailable, as is any read the tail cannot answer.
+   */
   private async page(
     readTail: () => Promise<MessageRecord[]>,
     readHistory: () => Promise<MessageRecord[]>,
     query: PageQuery,
+    fallback?: typeof tailPage,
   ) {
     // The tail first: a record the persister commits after this read was written to history
     // before its commit, so the history read that follows has it. The other order could miss it.
     const tail = await readTail();
-    return mergePage(await readHistory(), tail, query);
+    let history: MessageRecord[];
+    try {
+      history = await readHistory();
+    } catch (err) {
+      const page = fallback?.(tail, query);
+      if (page) return page;
+      throw new DomainError("unavailable", "message history is unavailable", { cause: err });
+    }
+    return mergePage(history, tail, query);
   }
 
   /** Acknowledged records the persister has not committed, decodable ones only (the rest go to its DLQ). */
