@@ -4,7 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 /** An all-in-one Parley in its own process (so the load generator does not share its event loop). */
-export async function spawnParley(env: Record<string, string> = {}): Promise<{ url: string; stop(): Promise<void> }> {
+export async function spawnParley(
+  env: Record<string, string> = {},
+): Promise<{ url: string; stop(): Promise<void> }> {
   const dataDir = mkdtempSync(join(tmpdir(), "parley-bench-"));
   const port = 18080 + Math.floor(Math.random() * 1000);
   const child: ChildProcess = spawn("tsx", ["services/main.ts"], {
@@ -19,6 +21,15 @@ export async function spawnParley(env: Record<string, string> = {}): Promise<{ u
     },
     stdio: ["ignore", "inherit", "inherit"],
   });
+  // If the benchmark itself is stopped, do not leave Parley running behind it.
+  const killChild = () => child.kill("SIGTERM");
+  process.once("exit", killChild);
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      killChild();
+      process.exit(130);
+    });
+  }
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {

@@ -26,7 +26,9 @@ export function writeReport(report: SendReport): void {
     "",
     "| offered | achieved sends/s | p50 ms | p99 ms | p99.9 ms | failed |",
     "|---|---|---|---|---|---|",
-    ...report.rows.map((r) => `| ${r.label} | ${r.achieved} | ${r.p50} | ${r.p99} | ${r.p999} | ${r.failures} |`),
+    ...report.rows.map(
+      (r) => `| ${r.label} | ${r.achieved} | ${r.p50} | ${r.p99} | ${r.p999} | ${r.failures} |`,
+    ),
     "",
     `Highest fixed rate held (≥ 97 % achieved, no failures, p99 ≤ 100 ms): **${report.highestHeld || "none"}${report.highestHeld ? " sends/s" : ""}**.`,
     end,
@@ -39,6 +41,9 @@ export function writeReport(report: SendReport): void {
   }
   const start = doc.indexOf(begin);
   const stop = doc.indexOf(end);
-  doc = start >= 0 && stop > start ? doc.slice(0, start) + table + doc.slice(stop + end.length) : `${doc}\n${table}\n`;
+  doc =
+    start >= 0 && stop > start
+      ? doc.slice(0, start) + table + doc.slice(stop + end.length)
+      : `${doc}\n${table}\n`;
   writeFileSync(FILE, doc);
 }

@@ -24,10 +24,13 @@ const rates = values.rates.split(",").map(Number);
 const connections = Number(values.connections);
 
 const external = process.env.PARLEY_URL;
-// The per-user send limit protects a real deployment; the bench's users send far above it.
+// The send and login limits protect a real deployment; the bench sends far above them from one address.
 const parley = external
   ? { url: external, stop: async () => {} }
-  : await spawnParley({ PARLEY_MESSAGES_SEND_LIMIT: "1000000" });
+  : await spawnParley({
+      PARLEY_MESSAGES_SEND_LIMIT: "1000000",
+      PARLEY_AUTH_LOGIN_LIMIT_PER_ADDRESS: "100000",
+    });
 
 async function post(path: string, body: unknown, token?: string): Promise<Record<string, unknown>> {
   const res = await fetch(`${parley.url}${path}`, {
@@ -46,7 +49,9 @@ try {
   const tokens: string[] = [];
   for (let i = 0; i < names.length; i += 16) {
     const chunk = names.slice(i, i + 16);
-    await Promise.all(chunk.map((username) => post("/auth/register", { username, password: "bench-password-1" })));
+    await Promise.all(
+      chunk.map((username) => post("/auth/register", { username, password: "bench-password-1" })),
+    );
     const logins = await Promise.all(
       chunk.map((username) => post("/auth/login", { username, password: "bench-password-1" })),
     );
