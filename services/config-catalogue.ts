@@ -4,6 +4,7 @@ import { gatewayConfig } from "./gateway/config.js";
 import { groupsConfig } from "./groups/config.js";
 import type { ConfigSpec, Setting } from "./kit/config.js";
 import { infraConfig } from "./kit/infra.js";
+import { kafkaLogConfig } from "./kit/log/log.kafka.config.js";
 import { processConfig } from "./kit/process-config.js";
 import { messagesConfig } from "./messages/config.js";
 
@@ -11,6 +12,7 @@ import { messagesConfig } from "./messages/config.js";
 export const CONFIG_CATALOGUE: [string, ConfigSpec<Record<string, Setting>>][] = [
   ["process", processConfig],
   ["infrastructure", infraConfig],
+  ["kafka", kafkaLogConfig],
   ["gateway", gatewayConfig],
   ["auth", authConfig],
   ["groups", groupsConfig],
@@ -18,10 +20,28 @@ export const CONFIG_CATALOGUE: [string, ConfigSpec<Record<string, Setting>>][] =
   ["crypto", cryptoConfig],
 ];
 
+interface SchemaDef {
+  type?: string;
+  defaultValue?: unknown;
+  in?: { def?: SchemaDef };
+  innerType?: { def?: SchemaDef };
+}
+
+/** The default as written in the schema (before any transform), e.g. "1" rather than its parsed object. */
+function declaredDefault(schema: unknown): unknown {
+  let def = (schema as { def?: SchemaDef }).def;
+  for (let depth = 0; def && depth < 5; depth++) {
+    if (def.type === "default") return def.defaultValue;
+    def = def.in?.def ?? def.innerType?.def;
+  }
+  return undefined;
+}
+
 function defaultOf(setting: Setting): string {
   const parsed = setting.schema.safeParse(undefined);
   if (!parsed.success || parsed.data === undefined) return "—";
-  const value = Array.isArray(parsed.data) ? parsed.data.join(",") : String(parsed.data);
+  const data = declaredDefault(setting.schema) ?? parsed.data;
+  const value = Array.isArray(data) ? data.join(",") : String(data);
   return value === "" ? "—" : `\`${value}\``;
 }
 

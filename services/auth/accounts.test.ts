@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DomainError } from "../kit/errors.js";
 import { Accounts, checkNewPassword, parseUsername } from "./accounts.js";
-import { openTestStore } from "./store.fixture.js";
+import { AUTH_BACKENDS, type TestStore } from "./store.fixture.js";
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -53,14 +53,14 @@ describe("password rules", () => {
   });
 });
 
-describe("Accounts on the SQL store", () => {
-  let fixture: Awaited<ReturnType<typeof openTestStore>>;
+describe.each(AUTH_BACKENDS)("Accounts on the SQL store ($backend)", ({ openStore }) => {
+  let fixture: TestStore;
   let accounts: Accounts;
   beforeAll(async () => {
-    fixture = await openTestStore();
+    fixture = await openStore();
     accounts = new Accounts(fixture.store, () => Date.parse("2030-01-02T03:04:05Z"));
   });
-  afterAll(() => fixture.close());
+  afterAll(() => fixture?.close());
 
   it("registers a user with a UUIDv7 id, the folded name and no secret in the result", async () => {
     const user = await accounts.register("Bob.Smith", "correct horse");
@@ -84,12 +84,33 @@ describe("Accounts on the SQL store", () => {
 
   it("lets exactly one of many concurrent registrations of one name win", async () => {
     const results = await Promise.allSettled(
-      Array.from({ length: 5 }, (_, i) => accounts.register("racer", `password-${i}`)),
+      Array.from({ length: 10 }, (_, i) => accounts.register("racer", `password-${i}`)),
     );
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
     const failures = results.filter((r) => r.status === "rejected").map((r) => r.reason);
-    expect(failures).toHaveLength(4);
+    expect(failures).toHaveLength(9);
     for (const reason of failures) expect(reason).toMatchObject({ code: "already_exists" });
+  });
+
+  it("keeps usernames unique when inserts of one name reach the database at the same moment", async () => {
+    // Straight to the store, without password hashing spreading the inserts out in time: on
+    // PostgreSQL these run on separate pooled connections, so only the constraint can decide.
+    const results = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) =>
+        fixture.store.insertUser({
+          userId: `0190d9c0-0000-7000-8000-0000000001a${i}`,
+          username: "photo-finish",
+          passwordHash: `hash-${i}`,
+          createdAt: new Date(),
+        }),
+      ),
+    );
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    for (const r of results.filter((r) => r.status === "rejected")) {
+      expect(r.reason).toMatchObject({ code: "already_exists" });
+    }
+    const winner = results.findIndex((r) => r.status === "fulfilled");
+    expect((await fixture.store.userByUsername("photo-finish"))?.passwordHash).toBe(`hash-${winner}`);
   });
 
   it("validates before it stores anything", async () => {

@@ -3,7 +3,7 @@ import { decodeProtectedHeader } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TokenVerifier } from "../kit/auth-verifier.js";
 import { SigningKeys } from "./signing-keys.js";
-import { openTestStore } from "./store.fixture.js";
+import { AUTH_BACKENDS, type TestStore } from "./store.fixture.js";
 import { signAccessToken } from "./tokens.js";
 
 const HOUR = 3_600_000;
@@ -12,8 +12,8 @@ const TTL_S = 900;
 const RELOAD_S = 60;
 const claims = { userId: "u1", username: "alice", sessionId: "s1" };
 
-describe("signing keys", () => {
-  let fixture: Awaited<ReturnType<typeof openTestStore>>;
+describe.each(AUTH_BACKENDS)("signing keys ($backend)", ({ openStore }) => {
+  let fixture: TestStore;
   let now = Date.parse("2030-01-01T00:00:00Z");
   const clock = () => now;
   const secret = randomBytes(32);
@@ -22,7 +22,7 @@ describe("signing keys", () => {
     new TokenVerifier({ fetchKeys: () => keys.published(), now: clock, minRefetchMs: 0 });
 
   beforeAll(async () => {
-    fixture = await openTestStore();
+    fixture = await openStore();
     keys = new SigningKeys(fixture.store, secret, {
       rotationSeconds: ROTATION_S,
       accessTokenTtlSeconds: TTL_S,
@@ -31,7 +31,7 @@ describe("signing keys", () => {
     });
     await keys.maintain();
   });
-  afterAll(() => fixture.close());
+  afterAll(() => fixture?.close());
 
   it("creates one Ed25519 key at start and publishes only its public half", async () => {
     const published = await keys.published();

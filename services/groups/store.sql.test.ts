@@ -5,25 +5,30 @@ import { v7 as uuidv7 } from "uuid";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DomainError } from "../kit/errors.js";
 import type { SqlDatabase } from "../kit/sql/database.js";
+import { openFreshPostgres } from "../kit/sql/database.pg.fixture.js";
 import { openPglite } from "../kit/sql/database.pglite.js";
 import { decideAdd, decideRemove, type Role } from "./membership.js";
 import type { NewGroup } from "./store.js";
 import { SqlGroupStore } from "./store.sql.js";
 
-let dir: string;
-let db: SqlDatabase;
-let store: SqlGroupStore;
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "parley-groups-store-"));
-  db = await openPglite(join(dir, "groups"), "groups", process.env.PARLEY_PGLITE_TEMPLATE);
-  store = await SqlGroupStore.open(db);
-});
-
-afterAll(async () => {
-  await db?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+/** A fresh, empty groups database on each backend the store runs on; close() removes it. */
+const BACKENDS = [
+  {
+    backend: "PGlite",
+    async open() {
+      const dir = mkdtempSync(join(tmpdir(), "parley-groups-store-"));
+      const db = await openPglite(join(dir, "groups"), "groups", process.env.PARLEY_PGLITE_TEMPLATE);
+      return {
+        db,
+        async close() {
+          await db.close();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  },
+  { backend: "PostgreSQL", open: () => openFreshPostgres("groups") },
+];
 
 const user = (n: string) => ({ userId: `u-${n}`, username: n });
 const t0 = new Date("2025-01-01T00:00:00Z");
@@ -41,7 +46,18 @@ function newGroup(owner: string, members: string[] = [], name = "friends"): NewG
   };
 }
 
-describe("SqlGroupStore", () => {
+describe.each(BACKENDS)("SqlGroupStore ($backend)", ({ open }) => {
+  let database: { db: SqlDatabase; close(): Promise<void> };
+  let db: SqlDatabase;
+  let store: SqlGroupStore;
+
+  beforeAll(async () => {
+    database = await open();
+    db = database.db;
+    store = await SqlGroupStore.open(db);
+  });
+  afterAll(() => database?.close());
+
   it("creates a group with its owner and members and reads it back", async () => {
     const group = await store.create(newGroup("alice", ["bob", "carol"]));
     expect(group).toMatchObject({ name: "friends", ownerId: "u-alice", createdAt: t0 });
@@ -196,12 +212,17 @@ describe("SqlGroupStore", () => {
   it("keeps membership consistent when the same user is added and removed concurrently", async () => {
     const group = await store.create(newGroup("pia"));
     const target = { username: "quinn", userId: "u-quinn" };
+    // decide runs under the group's lock, so the order of its calls is the order the changes
+    // were applied in, whichever connection got the lock first.
+    const decided: number[] = [];
     const ops = Array.from({ length: 20 }, (_, i) =>
       store.change(
         group.groupId,
         { actorId: "u-pia", targetId: target.userId },
-        (facts) =>
-          i % 2 === 0 ? decideAdd(facts, target, "member", 100) : decideRemove(facts, "u-pia", target),
+        (facts) => {
+          decided.push(i);
+          return i % 2 === 0 ? decideAdd(facts, target, "member", 100) : decideRemove(facts, "u-pia", target);
+        },
         t0,
       ),
     );
@@ -217,15 +238,26 @@ describe("SqlGroupStore", () => {
     expect(ids.filter((id) => id === "u-quinn").length).toBeLessThanOrEqual(1);
     const check = await store.checkMembership(group.groupId, "u-quinn");
     expect(check.isMember).toBe(ids.includes("u-quinn"));
-    // PGlite runs transactions one at a time in the order they were asked for, so replaying the
-    // applied changes in that order must give the final state.
+    // Replaying the applied changes in the order they were decided must give the final state.
+    expect(decided).toHaveLength(20);
     let member = false;
-    for (const r of results) {
-      if (r.status !== "fulfilled" || !r.value) continue;
+    for (const i of decided) {
+      const r = results[i];
+      if (r?.status !== "fulfilled" || !r.value) continue;
       if (r.value.change.kind === "add") member = true;
       if (r.value.change.kind === "remove") member = false;
     }
     expect(check.isMember).toBe(member);
+    // A remove succeeded exactly when, at its turn, the member was there.
+    let present = false;
+    for (const i of decided) {
+      const r = results[i];
+      if (i % 2 === 0) present = true;
+      else {
+        expect(r?.status).toBe(present ? "fulfilled" : "rejected");
+        present = false;
+      }
+    }
   });
 
   it("runs its migrations once (reopening is harmless)", async () => {

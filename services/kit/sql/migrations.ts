@@ -4,14 +4,24 @@ import type { SqlDatabase } from "./database.js";
 
 const FILE = /^(\d+)_[\w-]+\.sql$/;
 
+// Held (per database) by whichever replica is migrating; any fixed number unused elsewhere.
+const MIGRATION_LOCK = 7_001_000;
+const TAKE_LOCK = `SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`;
+
 /**
  * Applies `dir`'s numbered .sql files that have not run yet, in order, each in its own
  * transaction, recording them in schema_migrations. The same files run on PGlite and PostgreSQL.
+ * Replicas starting at once take turns: every step holds a transaction-scoped advisory lock (a
+ * session lock would need one pooled connection throughout) and re-checks the version under it,
+ * so each file runs once and a replica that waited sees it applied.
  */
 export async function migrate(db: SqlDatabase, dir: string): Promise<number[]> {
-  await db.exec(
-    "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
-  );
+  await db.transaction(async (tx) => {
+    await tx.query(TAKE_LOCK);
+    await tx.query(
+      "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+    );
+  });
   const files = readdirSync(dir)
     .filter((name) => FILE.test(name))
     .map((name) => ({ name, version: Number(FILE.exec(name)?.[1]) }))
@@ -23,14 +33,18 @@ export async function migrate(db: SqlDatabase, dir: string): Promise<number[]> {
   for (const file of files) {
     if (applied.has(file.version)) continue;
     const sql = readFileSync(join(dir, file.name), "utf8");
-    await db.transaction(async (tx) => {
+    const applies = await db.transaction(async (tx) => {
+      await tx.query(TAKE_LOCK);
+      const done = await tx.query("SELECT 1 FROM schema_migrations WHERE version = $1", [file.version]);
+      if (done.length > 0) return false;
       for (const statement of splitStatements(sql)) await tx.query(statement);
       await tx.query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", [
         file.version,
         file.name,
       ]);
+      return true;
     });
-    ran.push(file.version);
+    if (applies) ran.push(file.version);
   }
   return ran;
 }

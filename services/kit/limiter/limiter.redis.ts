@@ -1,0 +1,81 @@
+import type { Redis } from "ioredis";
+import { Counter } from "prom-client";
+import type { Logger } from "../logger.js";
+import { registry } from "../metrics.js";
+import { isRedisLost } from "../redis.js";
+import type { RateLimit, RateLimiter } from "./limiter.js";
+import { MemoryRateLimiter } from "./limiter.memory.js";
+
+export const rateLimiterDegraded = new Counter({
+  name: "parley_rate_limiter_degraded_total",
+  help: "Hits counted in this process only because Redis did not answer, by limiter.",
+  labelNames: ["limiter"] as const,
+  registers: [registry],
+});
+
+// Fixed window per key, started by its first hit: INCR and the window's expiry in one atomic step,
+// so no crash between them can leave a counter that never expires. Returns the count and the
+// milliseconds left in the window.
+const HIT = `
+local count = redis.call('INCR', KEYS[1])
+local left = redis.call('PTTL', KEYS[1])
+if left < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  left = tonumber(ARGV[1])
+end
+return {count, left}`;
+
+type WithHit = Redis & { parleyRateLimitHit(key: string, windowMs: number): Promise<[number, number]> };
+
+/**
+ * Counts in Redis, so every replica sharing the Redis shares the limit. When Redis does not answer
+ * (down, or slower than the connection's command timeout) the hit is counted by a limiter in this
+ * process instead: limits then hold per replica rather than across replicas, requests are neither
+ * all refused nor all let through, and nothing waits for Redis to come back. Each degraded hit
+ * counts in parley_rate_limiter_degraded_total; the first of an outage logs a warning.
+ */
+export class RedisRateLimiter implements RateLimiter {
+  private readonly redis: WithHit;
+  private readonly prefix: string;
+  private readonly fallback: MemoryRateLimiter;
+  private degraded = false;
+
+  constructor(
+    redis: Redis,
+    private readonly name: string,
+    private readonly rate: RateLimit,
+    private readonly logger: Logger,
+  ) {
+    if (!("parleyRateLimitHit" in redis)) {
+      redis.defineCommand("parleyRateLimitHit", { numberOfKeys: 1, lua: HIT });
+    }
+    this.redis = redis as WithHit;
+    this.prefix = `parley:rl:${name}:`;
+    this.fallback = new MemoryRateLimiter(rate);
+  }
+
+  async hit(key: string): Promise<{ allowed: boolean; retryAfterSeconds: number }> {
+    let count: number;
+    let leftMs: number;
+    try {
+      if (isRedisLost(this.redis)) throw new Error(`Redis connection ${this.redis.status}`);
+      [count, leftMs] = await this.redis.parleyRateLimitHit(
+        this.prefix + key,
+        this.rate.windowSeconds * 1000,
+      );
+    } catch (err) {
+      rateLimiterDegraded.inc({ limiter: this.name });
+      if (!this.degraded) {
+        this.degraded = true;
+        this.logger.warn({ err }, "Redis did not answer; rate limits count in this process until it does");
+      }
+      return this.fallback.hit(key);
+    }
+    if (this.degraded) {
+      this.degraded = false;
+      this.logger.info("Redis answers again; rate limits are shared across replicas again");
+    }
+    if (count <= this.rate.limit) return { allowed: true, retryAfterSeconds: 0 };
+    return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(leftMs / 1000)) };
+  }
+}

@@ -1,0 +1,101 @@
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { OnlineSession, OnlineSessions } from "./sessions.js";
+
+/** One implementation of the presence role. */
+export interface SessionsUnderTest {
+  /** Sessions as one node sees them; two opened by one subject are two nodes of one cluster. */
+  open(): OnlineSessions;
+  /** Whether nodes see each other's sessions (Redis) or only their own (in-process). */
+  sharedAcrossNodes: boolean;
+  cleanup(): Promise<void>;
+}
+
+/** Polls `check` until it is true, failing after `ms`: waiting for a TTL to lapse is the behaviour. */
+async function eventually(check: () => Promise<boolean>, ms: number): Promise<number> {
+  const started = performance.now();
+  while (!(await check())) {
+    if (performance.now() - started > ms) throw new Error(`not true within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  return performance.now() - started;
+}
+
+const byId = (sessions: OnlineSession[]) =>
+  [...sessions].sort((a, b) => a.sessionId.localeCompare(b.sessionId));
+
+/** The contract of the presence role. Users are fresh per test, so a shared Redis needs no cleaning. */
+export function onlineSessionsContract(name: string, setup: () => Promise<SessionsUnderTest>): void {
+  describe(`online sessions contract: ${name}`, () => {
+    let subject: SessionsUnderTest;
+    let sessions: OnlineSessions;
+    const user = () => `u-${randomUUID()}`;
+    beforeAll(async () => {
+      subject = await setup();
+      sessions = subject.open();
+    });
+    afterAll(() => subject?.cleanup());
+
+    it("lists every registered session of a user with its node, and nobody else's", async () => {
+      const alice = user();
+      const bob = user();
+      await sessions.register({ userId: alice, sessionId: "phone", node: "gw-1" }, 60);
+      await sessions.register({ userId: alice, sessionId: "laptop", node: "gw-2" }, 60);
+      await sessions.register({ userId: bob, sessionId: "phone", node: "gw-3" }, 60);
+      expect(byId(await sessions.list(alice))).toEqual([
+        { userId: alice, sessionId: "laptop", node: "gw-2" },
+        { userId: alice, sessionId: "phone", node: "gw-1" },
+      ]);
+      expect(await sessions.list(user())).toEqual([]);
+    });
+
+    it("moves a session registered again to its new node", async () => {
+      const alice = user();
+      await sessions.register({ userId: alice, sessionId: "phone", node: "gw-1" }, 60);
+      await sessions.register({ userId: alice, sessionId: "phone", node: "gw-2" }, 60);
+      expect(await sessions.list(alice)).toEqual([{ userId: alice, sessionId: "phone", node: "gw-2" }]);
+    });
+
+    it("forgets an unregistered session at once and leaves the others", async () => {
+      const alice = user();
+      await sessions.register({ userId: alice, sessionId: "phone", node: "gw-1" }, 60);
+      await sessions.register({ userId: alice, sessionId: "laptop", node: "gw-1" }, 60);
+      await sessions.unregister(alice, "phone");
+      await sessions.unregister(alice, "never-registered");
+      expect(await sessions.list(alice)).toEqual([{ userId: alice, sessionId: "laptop", node: "gw-1" }]);
+    });
+
+    it("expires a session that is not heartbeated within its TTL", async () => {
+      const alice = user();
+      await sessions.register({ userId: alice, sessionId: "phone", node: "gw-1" }, 1);
+      expect(await sessions.list(alice)).toHaveLength(1);
+      const waited = await eventually(async () => (await sessions.list(alice)).length === 0, 3000);
+      expect(waited).toBeGreaterThan(500);
+      expect(await sessions.heartbeat(alice, "phone", 60)).toBe(false);
+      expect(await sessions.list(alice)).toEqual([]);
+    });
+
+    it("keeps a heartbeated session online past its first TTL", async () => {
+      const alice = user();
+      await sessions.register({ userId: alice, sessionId: "kept", node: "gw-1" }, 1);
+      await sessions.register({ userId: alice, sessionId: "dropped", node: "gw-1" }, 1);
+      expect(await sessions.heartbeat(alice, "kept", 60)).toBe(true);
+      // Once the un-heartbeated twin has expired, the first TTL has passed for both.
+      await eventually(async () => (await sessions.list(alice)).length === 1, 3000);
+      expect(await sessions.list(alice)).toEqual([{ userId: alice, sessionId: "kept", node: "gw-1" }]);
+    });
+
+    it("answers false to a heartbeat of a session never registered", async () => {
+      expect(await sessions.heartbeat(user(), "ghost", 60)).toBe(false);
+    });
+
+    it("shows a session registered by one node to another exactly when the implementation says so", async () => {
+      const alice = user();
+      await sessions.register({ userId: alice, sessionId: "phone", node: "gw-1" }, 60);
+      const seen = await subject.open().list(alice);
+      expect(seen).toEqual(
+        subject.sharedAcrossNodes ? [{ userId: alice, sessionId: "phone", node: "gw-1" }] : [],
+      );
+    });
+  });
+}

@@ -1,0 +1,43 @@
+import type { OnlineSession, OnlineSessions } from "./sessions.js";
+
+/** Online sessions in this process's memory: all-in-one mode, where there is only one node. */
+export class MemoryOnlineSessions implements OnlineSessions {
+  private readonly users = new Map<string, Map<string, { node: string; expiresAt: number }>>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  async register(session: OnlineSession, ttlSeconds: number): Promise<void> {
+    let sessions = this.users.get(session.userId);
+    if (!sessions) {
+      sessions = new Map();
+      this.users.set(session.userId, sessions);
+    }
+    sessions.set(session.sessionId, { node: session.node, expiresAt: this.now() + ttlSeconds * 1000 });
+  }
+
+  async heartbeat(userId: string, sessionId: string, ttlSeconds: number): Promise<boolean> {
+    const session = this.live(userId).get(sessionId);
+    if (!session) return false;
+    session.expiresAt = this.now() + ttlSeconds * 1000;
+    return true;
+  }
+
+  async unregister(userId: string, sessionId: string): Promise<void> {
+    const sessions = this.users.get(userId);
+    sessions?.delete(sessionId);
+    if (sessions?.size === 0) this.users.delete(userId);
+  }
+
+  async list(userId: string): Promise<OnlineSession[]> {
+    return [...this.live(userId)].map(([sessionId, { node }]) => ({ userId, sessionId, node }));
+  }
+
+  /** The user's sessions with the expired ones dropped, so memory holds only the online. */
+  private live(userId: string) {
+    const sessions = this.users.get(userId) ?? new Map<string, { node: string; expiresAt: number }>();
+    const now = this.now();
+    for (const [id, session] of sessions) if (session.expiresAt <= now) sessions.delete(id);
+    if (sessions.size === 0) this.users.delete(userId);
+    return sessions;
+  }
+}

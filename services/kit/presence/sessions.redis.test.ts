@@ -1,0 +1,34 @@
+import { randomUUID } from "node:crypto";
+import type { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLogger } from "../logger.js";
+import { sharedRedisUrl } from "../redis.fixture.js";
+import { openRedis } from "../redis.js";
+import { RedisOnlineSessions } from "./sessions.redis.js";
+
+describe("RedisOnlineSessions keys", () => {
+  let redis: Redis;
+  beforeAll(() => {
+    redis = openRedis(sharedRedisUrl(), createLogger({ level: "silent" }));
+  });
+  afterAll(() => redis?.quit());
+
+  it("keeps a user's index alive as long as their longest session, and leaves nothing once all expire", async () => {
+    const sessions = new RedisOnlineSessions(redis);
+    const userId = `u-${randomUUID()}`;
+    const index = `parley:presence:{${userId}}`;
+    await sessions.register({ userId, sessionId: "long", node: "gw-1" }, 30);
+    await sessions.register({ userId, sessionId: "short", node: "gw-1" }, 1);
+    expect(await redis.pttl(index)).toBeGreaterThan(25_000);
+    expect(await redis.get(`${index}:long`)).toBe("gw-1");
+
+    await sessions.unregister(userId, "long");
+    await sessions.heartbeat(userId, "short", 1);
+    const deadline = performance.now() + 5000;
+    while ((await redis.exists(index, `${index}:short`)) > 0) {
+      if (performance.now() > deadline) throw new Error("presence keys outlived every session");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(await sessions.list(userId)).toEqual([]);
+  });
+});

@@ -1,0 +1,107 @@
+import type { Redis } from "ioredis";
+import type { OnlineSession, OnlineSessions } from "./sessions.js";
+
+// Each session is its own key with its own TTL, so Redis expires it; a set per user indexes them.
+// Both keys share the {userId} hash tag: one slot, so the scripts are atomic on a cluster too.
+const userKey = (userId: string) => `parley:presence:{${userId}}`;
+const sessionPrefix = (userId: string) => `parley:presence:{${userId}}:`;
+
+// KEYS: user index, session. ARGV: session id, node, ttl ms. The index lives as long as its
+// longest-lived session, so an idle user leaves nothing behind.
+const REGISTER = `
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+redis.call('SADD', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return 1`;
+
+// KEYS: user index, session. ARGV: ttl ms. 0 when the session already expired.
+const HEARTBEAT = `
+if redis.call('PEXPIRE', KEYS[2], ARGV[1]) == 0 then return 0 end
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return 1`;
+
+// KEYS: user index, session. ARGV: session id, session key prefix. The index's TTL shrinks to
+// its longest remaining session's, so an unregistered long session leaves no long-lived index.
+const UNREGISTER = `
+redis.call('DEL', KEYS[2])
+redis.call('SREM', KEYS[1], ARGV[1])
+local longest = 0
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local left = redis.call('PTTL', ARGV[2] .. id)
+  if left > longest then longest = left end
+  if left == -2 then redis.call('SREM', KEYS[1], id) end
+end
+if longest > 0 then redis.call('PEXPIRE', KEYS[1], longest) else redis.call('DEL', KEYS[1]) end
+return 1`;
+
+// KEYS: user index. ARGV: session key prefix. Returns id, node, id, node...; forgets expired
+// ids in the same atomic step, so a session registered again meanwhile is never dropped.
+const LIST = `
+local out = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local node = redis.call('GET', ARGV[1] .. id)
+  if node then
+    table.insert(out, id)
+    table.insert(out, node)
+  else
+    redis.call('SREM', KEYS[1], id)
+  end
+end
+return out`;
+
+type WithScripts = Redis & {
+  parleyPresenceRegister(
+    index: string,
+    key: string,
+    id: string,
+    node: string,
+    ttlMs: number,
+  ): Promise<number>;
+  parleyPresenceHeartbeat(index: string, key: string, ttlMs: number): Promise<number>;
+  parleyPresenceUnregister(index: string, key: string, id: string, prefix: string): Promise<number>;
+  parleyPresenceList(index: string, prefix: string): Promise<string[]>;
+};
+
+/** Online sessions in Redis, shared by every node; expiry is Redis's own key expiry. */
+export class RedisOnlineSessions implements OnlineSessions {
+  private readonly redis: WithScripts;
+
+  constructor(redis: Redis) {
+    if (!("parleyPresenceList" in redis)) {
+      redis.defineCommand("parleyPresenceRegister", { numberOfKeys: 2, lua: REGISTER });
+      redis.defineCommand("parleyPresenceHeartbeat", { numberOfKeys: 2, lua: HEARTBEAT });
+      redis.defineCommand("parleyPresenceUnregister", { numberOfKeys: 2, lua: UNREGISTER });
+      redis.defineCommand("parleyPresenceList", { numberOfKeys: 1, lua: LIST });
+    }
+    this.redis = redis as WithScripts;
+  }
+
+  async register(session: OnlineSession, ttlSeconds: number): Promise<void> {
+    await this.redis.parleyPresenceRegister(
+      userKey(session.userId),
+      sessionPrefix(session.userId) + session.sessionId,
+      session.sessionId,
+      session.node,
+      ttlSeconds * 1000,
+    );
+  }
+
+  async heartbeat(userId: string, sessionId: string, ttlSeconds: number): Promise<boolean> {
+    const key = sessionPrefix(userId) + sessionId;
+    return (await this.redis.parleyPresenceHeartbeat(userKey(userId), key, ttlSeconds * 1000)) === 1;
+  }
+
+  async unregister(userId: string, sessionId: string): Promise<void> {
+    const prefix = sessionPrefix(userId);
+    await this.redis.parleyPresenceUnregister(userKey(userId), prefix + sessionId, sessionId, prefix);
+  }
+
+  async list(userId: string): Promise<OnlineSession[]> {
+    const flat = await this.redis.parleyPresenceList(userKey(userId), sessionPrefix(userId));
+    const sessions: OnlineSession[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      sessions.push({ userId, sessionId: flat[i] as string, node: flat[i + 1] as string });
+    }
+    return sessions;
+  }
+}

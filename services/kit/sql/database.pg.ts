@@ -1,0 +1,118 @@
+import pg from "pg";
+import { Gauge } from "prom-client";
+import type { Logger } from "../logger.js";
+import { registry, storeDuration } from "../metrics.js";
+import type { SqlDatabase, SqlExecutor } from "./database.js";
+
+export interface PostgresOptions {
+  /** Most connections this process opens to the database. */
+  poolMax: number;
+  /** The server cancels a statement running longer than this, so a stuck query frees its client. */
+  statementTimeoutMs: number;
+  logger: Logger;
+}
+
+const INT8 = 20;
+const INT8_ARRAY = 1016;
+
+// PGlite returns int8 as a number; pg's default is a string. The role must read the same on both,
+// and nothing Parley stores in int8 comes near 2^53.
+const sameTypesAsPglite = {
+  getTypeParser(oid: number, format?: "text" | "binary") {
+    if (oid === INT8) return (value: string) => Number(value);
+    if (oid === INT8_ARRAY) return (value: string) => pg.types.arrayParser(value, Number);
+    return pg.types.getTypeParser(oid, format);
+  },
+};
+
+// Every open pool, for the gauge; pools of the same store (tests open several) are summed.
+const pools = new Set<{ store: string; pool: pg.Pool }>();
+
+new Gauge({
+  name: "parley_sql_pool_clients",
+  help: "PostgreSQL pool connections by store and state (total, idle, waiting callers).",
+  labelNames: ["store", "state"] as const,
+  registers: [registry],
+  collect() {
+    this.reset();
+    for (const { store, pool } of pools) {
+      this.inc({ store, state: "total" }, pool.totalCount);
+      this.inc({ store, state: "idle" }, pool.idleCount);
+      this.inc({ store, state: "waiting" }, pool.waitingCount);
+    }
+  },
+});
+
+function timed<T>(store: string, operation: string, run: () => Promise<T>): Promise<T> {
+  const end = storeDuration.startTimer({ store, operation });
+  return run().finally(() => end());
+}
+
+/**
+ * A service's own PostgreSQL database through a pool. Errors are pg's own, so the SQLSTATE stays
+ * in `code` (isUniqueViolation works as on PGlite). Connects once before returning, so a wrong
+ * URL or password fails at start-up rather than on the first request.
+ */
+export async function openPostgres(
+  url: string,
+  store: string,
+  options: PostgresOptions,
+): Promise<SqlDatabase> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolMax,
+    statement_timeout: options.statementTimeoutMs,
+    connectionTimeoutMillis: 10_000,
+    types: sameTypesAsPglite,
+    application_name: `parley-${store}`,
+  });
+  // An idle client whose connection dies is dropped by the pool; without a listener it would
+  // crash the process.
+  pool.on("error", (err) => options.logger.warn({ err, store }, "idle PostgreSQL connection failed"));
+  try {
+    await pool.query("SELECT 1");
+  } catch (err) {
+    await pool.end();
+    throw err;
+  }
+  const entry = { store, pool };
+  pools.add(entry);
+
+  const executor = (client: pg.PoolClient): SqlExecutor => ({
+    query: async <T>(sql: string, params?: unknown[]) => (await client.query(sql, params)).rows as T[],
+  });
+
+  return {
+    query: <T>(sql: string, params?: unknown[]) =>
+      timed(store, "query", async () => (await pool.query(sql, params)).rows as T[]),
+    exec: async (sql) => {
+      // No parameters: the simple protocol runs every statement in `sql`.
+      await pool.query(sql);
+    },
+    transaction: (fn) =>
+      timed(store, "transaction", async () => {
+        const client = await pool.connect();
+        let broken: Error | undefined;
+        try {
+          await client.query("BEGIN");
+          const result = await fn(executor(client));
+          await client.query("COMMIT");
+          return result;
+        } catch (err) {
+          try {
+            await client.query("ROLLBACK");
+          } catch (rollbackErr) {
+            // The connection is unusable; releasing it with the error makes the pool discard it.
+            broken = rollbackErr as Error;
+          }
+          throw err;
+        } finally {
+          client.release(broken);
+        }
+      }),
+    async close() {
+      pools.delete(entry);
+      await pool.end();
+    },
+  };
+}
