@@ -3,11 +3,16 @@ import { z } from "zod";
 import { defineConfig, list } from "./config.js";
 import type { RateLimit, RateLimiter } from "./limiter/limiter.js";
 import { MemoryRateLimiter } from "./limiter/limiter.memory.js";
+import { RedisRateLimiter } from "./limiter/limiter.redis.js";
 import { EmbeddedLog } from "./log/log.embedded.js";
 import type { MessageLog } from "./log/log.js";
+import { kafkaLogConfig } from "./log/log.kafka.config.js";
+import { KafkaLog } from "./log/log.kafka.js";
 import type { Logger } from "./logger.js";
 import type { ServiceName } from "./module.js";
+import { openRedis } from "./redis.js";
 import type { SqlDatabase } from "./sql/database.js";
+import { openPostgres } from "./sql/database.pg.js";
 import { openPglite } from "./sql/database.pglite.js";
 
 /**
@@ -35,6 +40,16 @@ export const infraConfig = defineConfig({
     schema: list().default([]),
     help: "Kafka bootstrap brokers (comma-separated host:port). Unset: the embedded log (single process only).",
   },
+  pgPoolMax: {
+    env: "PARLEY_PG_POOL_MAX",
+    schema: z.coerce.number().int().positive().default(10),
+    help: "Most PostgreSQL connections each service's pool opens, per process.",
+  },
+  pgStatementTimeoutMs: {
+    env: "PARLEY_PG_STATEMENT_TIMEOUT_MS",
+    schema: z.coerce.number().int().positive().default(5000),
+    help: "PostgreSQL cancels a statement running longer than this (milliseconds).",
+  },
   redisUrl: {
     env: "PARLEY_REDIS_URL",
     schema: z.string().optional(),
@@ -52,30 +67,64 @@ export interface Infra {
 }
 
 export function createInfra(options: { env: NodeJS.ProcessEnv; dataDir: string; logger: Logger }): Infra {
-  const _config = infraConfig.load(options.env);
+  const config = infraConfig.load(options.env);
+  const databaseUrls: Partial<Record<ServiceName, string>> = {
+    auth: config.authDatabaseUrl,
+    groups: config.groupsDatabaseUrl,
+    messages: config.messagesDatabaseUrl,
+  };
   const databases = new Map<string, Promise<SqlDatabase>>();
   const openDatabase = (name: ServiceName | "log"): Promise<SqlDatabase> => {
     let db = databases.get(name);
     if (!db) {
-      db = openPglite(join(options.dataDir, name), name, options.env.PARLEY_PGLITE_TEMPLATE);
+      const url = name === "log" ? undefined : databaseUrls[name];
+      db = url
+        ? openPostgres(url, name, {
+            poolMax: config.pgPoolMax,
+            statementTimeoutMs: config.pgStatementTimeoutMs,
+            logger: options.logger.child({ component: "sql", store: name }),
+          })
+        : openPglite(join(options.dataDir, name), name, options.env.PARLEY_PGLITE_TEMPLATE);
       databases.set(name, db);
+      // A database that could not be opened is tried again by the next caller, not cached broken.
+      db.catch(() => databases.delete(name));
     }
     return db;
   };
+  const redis = config.redisUrl ? openRedis(config.redisUrl, options.logger) : undefined;
+  // Read up front so a bad Kafka setting fails at start-up, with the others.
+  const kafka = config.kafkaBrokers.length > 0 ? kafkaLogConfig.load(options.env) : undefined;
   let log: Promise<MessageLog> | undefined;
 
   return {
     sql: (service) => openDatabase(service),
     messageLog: () => {
-      log ??= openDatabase("log").then((db) =>
-        EmbeddedLog.open(db, options.logger.child({ component: "log" })),
-      );
+      if (!log) {
+        const logger = options.logger.child({ component: "log" });
+        log = kafka
+          ? KafkaLog.open({ ...kafka, brokers: config.kafkaBrokers, logger })
+          : openDatabase("log").then((db) => EmbeddedLog.open(db, logger));
+        // A Kafka that could not be reached is tried again by the next caller, not cached broken.
+        log.catch(() => {
+          log = undefined;
+        });
+      }
       return log;
     },
-    rateLimiter: (_name, rate) => new MemoryRateLimiter(rate),
+    rateLimiter: (name, rate) =>
+      redis
+        ? new RedisRateLimiter(
+            redis,
+            name,
+            rate,
+            options.logger.child({ component: "rate-limiter", limiter: name }),
+          )
+        : new MemoryRateLimiter(rate),
     async close() {
-      if (log) await (await log).close();
-      for (const db of databases.values()) await (await db).close();
+      if (log) await (await log.catch(() => undefined))?.close();
+      for (const db of databases.values()) await (await db.catch(() => undefined))?.close();
+      // quit() waits for replies in flight; when Redis is down there are none to wait for.
+      await redis?.quit().catch(() => redis.disconnect());
     },
   };
 }

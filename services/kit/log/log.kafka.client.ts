@@ -1,0 +1,67 @@
+import { type IHeaders, Kafka, type KafkaMessage, logLevel } from "kafkajs";
+import type { Logger } from "../logger.js";
+import type { LogRecord } from "./log.js";
+
+/**
+ * A kafkajs client. The producer's has few, short retries on purpose: a send to a Kafka that is
+ * down must fail within seconds (the caller answers 503 and the client retries with its message
+ * id), not queue for minutes while the user waits. Admin calls and consumers are off the send
+ * path and get Kafka's usual patience (topic creation can take seconds on a busy controller);
+ * reads that a user waits for are bounded by their own deadline instead.
+ */
+export function createKafka(options: {
+  brokers: string[];
+  clientId: string;
+  logger: Logger;
+  purpose: "produce" | "admin";
+}): Kafka {
+  const fast = options.purpose === "produce";
+  return new Kafka({
+    clientId: options.clientId,
+    brokers: options.brokers,
+    connectionTimeout: fast ? 1000 : 3000,
+    requestTimeout: fast ? 3000 : 30_000,
+    retry: fast ? { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 } : { retries: 5 },
+    logLevel: logLevel.WARN,
+    logCreator:
+      () =>
+      ({ namespace, level, log }) => {
+        const { message, ...fields } = log;
+        const entry = { component: "kafkajs", namespace, ...fields };
+        if (level === logLevel.ERROR) options.logger.error(entry, message);
+        else options.logger.warn(entry, message);
+      },
+  });
+}
+
+/** Kafka header values are bytes, possibly repeated; the role's headers are one string each. */
+export function headerText(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    const last = Array.isArray(value) ? value[value.length - 1] : value;
+    if (last !== undefined) out[name] = last.toString();
+  }
+  return out;
+}
+
+export function toLogRecord(topic: string, partition: number, message: KafkaMessage): LogRecord {
+  return {
+    topic,
+    partition,
+    offset: BigInt(message.offset),
+    key: message.key?.toString() ?? "",
+    value: message.value ?? Buffer.alloc(0),
+    headers: headerText(message.headers),
+    timestamp: Number(message.timestamp),
+  };
+}
+
+/** Settles like `work`, or rejects once `ms` have passed; `work` is not cancelled, only abandoned. */
+export function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Kafka: ${what} did not complete within ${ms} ms`)), ms);
+  });
+  work.catch(() => {});
+  return Promise.race([work, expired]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,114 @@
+import type { Consumer, EachBatchPayload, Kafka } from "kafkajs";
+import type { Logger } from "../logger.js";
+import { consumerLag } from "../metrics.js";
+import type { LogRecord, SubscribeOptions, Subscription } from "./log.js";
+import { toLogRecord } from "./log.kafka.client.js";
+
+export interface ConsumerSettings {
+  /** Kafka's names (with the deployment's prefix); the options carry the role's names. */
+  groupId: string;
+  topicName: string;
+  sessionTimeoutMs: number;
+  partitionsConsumedConcurrently: number;
+}
+
+const MAX_BACKOFF_MS = 5000;
+
+/**
+ * One consumer-group member. Offsets are committed by hand, right after the handler resolved for
+ * the records up to them; a failing handler is called again with the same records (bounded
+ * backoff) until it succeeds, the member is stopped, or a rebalance gives the partition away — in
+ * the last two cases nothing is committed, so whoever consumes the partition next gets them again.
+ */
+export async function startConsumer(
+  kafka: Kafka,
+  settings: ConsumerSettings,
+  options: SubscribeOptions,
+  logger: Logger,
+): Promise<Subscription> {
+  const { group, topic, handler } = options;
+  const maxBatch = options.maxBatch ?? 500;
+  const consumer: Consumer = kafka.consumer({
+    groupId: settings.groupId,
+    sessionTimeout: settings.sessionTimeoutMs,
+    heartbeatInterval: Math.max(100, Math.floor(settings.sessionTimeoutMs / 10)),
+    // Long polls end early when records arrive; this bounds how long a stop waits for one.
+    maxWaitTimeInMs: 500,
+  });
+  let stopping = false;
+  const inProgress = new Set<Promise<void>>();
+  const lagByPartition = new Map<number, number>();
+
+  const deliver = async (records: LogRecord[], payload: EachBatchPayload): Promise<boolean> => {
+    const active = () => !stopping && payload.isRunning() && !payload.isStale();
+    for (let failures = 0; ; failures++) {
+      if (!active()) return false;
+      try {
+        await handler(records);
+        return true;
+      } catch (err) {
+        logger.error(
+          { err, group, topic, partition: payload.batch.partition, offset: String(records[0]?.offset) },
+          "log consumer failed; retrying batch",
+        );
+      }
+      const until = Date.now() + Math.min(MAX_BACKOFF_MS, 50 * 2 ** (failures + 1));
+      while (active() && Date.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        await payload.heartbeat();
+      }
+    }
+  };
+
+  const processBatch = async (payload: EachBatchPayload): Promise<void> => {
+    const { batch } = payload;
+    const records = batch.messages.map((m) => toLogRecord(topic, batch.partition, m));
+    for (let i = 0; i < records.length; i += maxBatch) {
+      const chunk = records.slice(i, i + maxBatch);
+      if (!(await deliver(chunk, payload))) return;
+      const last = (chunk[chunk.length - 1] as LogRecord).offset;
+      await consumer.commitOffsets([
+        { topic: settings.topicName, partition: batch.partition, offset: String(last + 1n) },
+      ]);
+      payload.resolveOffset(String(last));
+      lagByPartition.set(batch.partition, Number(BigInt(batch.highWatermark) - last - 1n));
+      consumerLag.set(
+        { group, topic },
+        [...lagByPartition.values()].reduce((a, b) => a + b, 0),
+      );
+      await payload.heartbeat();
+    }
+  };
+
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic: settings.topicName, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: settings.partitionsConsumedConcurrently,
+      eachBatch: async (payload) => {
+        if (stopping) return;
+        const work = processBatch(payload);
+        inProgress.add(work);
+        try {
+          await work;
+        } finally {
+          inProgress.delete(work);
+        }
+      },
+    });
+  } catch (err) {
+    await consumer.disconnect().catch(() => {});
+    throw err;
+  }
+
+  return {
+    async stop() {
+      stopping = true;
+      // kafkajs skips commits once its consumer is stopping: let the batch in progress commit first.
+      await Promise.allSettled([...inProgress]);
+      await consumer.disconnect();
+    },
+  };
+}

@@ -1,0 +1,203 @@
+import { randomUUID } from "node:crypto";
+import type { Admin, Consumer, Kafka } from "kafkajs";
+import type { Logger } from "../logger.js";
+import type { LogRecord } from "./log.js";
+import { toLogRecord } from "./log.kafka.client.js";
+
+interface PartitionTail {
+  /** Records at and after this offset are held (older ones are committed by the group). */
+  from: bigint;
+  /** The next offset the tail consumer will see. */
+  position: bigint;
+  records: LogRecord[];
+}
+
+export interface TailSettings {
+  /** Kafka's names (with the deployment's prefix). */
+  topicName: string;
+  groupId: string;
+  /** The role's topic name, as records carry it. */
+  topic: string;
+  /** Names this process's own, never-shared consumer group. */
+  tailGroupPrefix: string;
+  sessionTimeoutMs: number;
+}
+
+const PRUNE_EVERY_MS = 1000;
+
+/**
+ * The records of one topic that one consumer group has not committed yet, kept in memory by a
+ * consumer of this process's own. Kafka cannot read an offset range on demand without joining a
+ * group (kafkajs has no manual assignment), so the tail is followed continuously instead by a
+ * consumer in a group of its own (never the watched group's), sought to the watched group's
+ * committed offsets; what the watched group commits later is dropped (on every read and every
+ * second). (kafkajs's admin.setOffsets would place the group without a seek, but takes ~5 s.)
+ *
+ * A read asks Kafka for the partitions' ends and the group's committed offsets, then waits until
+ * the tail consumer has reached those ends: a record acknowledged before the read began is in the
+ * answer. Offsets committed after the tail started can only grow, so its window never needs to
+ * move back; should an operator rewind the group, the rewound records are committed ones, already
+ * in the store the reader combines this tail with.
+ */
+export class TailReader {
+  private readonly tails = new Map<number, PartitionTail>();
+  private readonly waiters = new Set<() => void>();
+  private pruning: NodeJS.Timeout | undefined;
+
+  private constructor(
+    private readonly admin: Admin,
+    private readonly consumer: Consumer,
+    private readonly tailGroupId: string,
+    private readonly settings: TailSettings,
+  ) {}
+
+  static async start(
+    kafka: Kafka,
+    admin: Admin,
+    settings: TailSettings,
+    logger: Logger,
+  ): Promise<TailReader> {
+    const tailGroupId = `${settings.tailGroupPrefix}${randomUUID()}`;
+    const consumer = kafka.consumer({
+      groupId: tailGroupId,
+      sessionTimeout: settings.sessionTimeoutMs,
+      heartbeatInterval: Math.max(100, Math.floor(settings.sessionTimeoutMs / 10)),
+      maxWaitTimeInMs: 500,
+    });
+    const reader = new TailReader(admin, consumer, tailGroupId, settings);
+    const { from: starts } = await reader.snapshot();
+    for (const [partition, from] of starts) {
+      reader.tails.set(partition, { from, position: from, records: [] });
+    }
+    await consumer.connect();
+    try {
+      await consumer.subscribe({ topic: settings.topicName, fromBeginning: true });
+      await consumer.run({
+        autoCommit: true,
+        eachBatch: async ({ batch }) => {
+          reader.take(
+            batch.partition,
+            batch.messages.map((m) => toLogRecord(settings.topic, batch.partition, m)),
+            BigInt(batch.lastOffset()) + 1n,
+          );
+        },
+      });
+      // A fetch from the beginning may already be under way: take() skips what lies before the
+      // window, and the seek moves every later fetch to where the watched group stands.
+      for (const [partition, offset] of starts) {
+        consumer.seek({ topic: settings.topicName, partition, offset: String(offset) });
+      }
+    } catch (err) {
+      await consumer.disconnect().catch(() => {});
+      throw err;
+    }
+    reader.pruning = setInterval(() => {
+      reader.snapshot().then(
+        ({ from }) => reader.prune(from),
+        (err: unknown) => logger.warn({ err, topic: settings.topic }, "could not refresh committed offsets"),
+      );
+    }, PRUNE_EVERY_MS);
+    reader.pruning.unref();
+    return reader;
+  }
+
+  /** Uncommitted records (of one partition when given, else all), oldest first; waits at most until `deadline`. */
+  async read(key: string | undefined, partition: number | undefined, deadline: number): Promise<LogRecord[]> {
+    const { from, ends } = await this.snapshot();
+    this.prune(from);
+    const wanted = [...ends].filter(([p]) => partition === undefined || p === partition);
+    await this.reached(wanted, deadline);
+    const byPartition = wanted.map(([p, end]) =>
+      (this.tails.get(p)?.records ?? []).filter(
+        (r) => r.offset < end && (key === undefined || r.key === key),
+      ),
+    );
+    return mergeByTime(byPartition);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.pruning);
+    for (const wake of this.waiters) wake();
+    await this.consumer.disconnect();
+    await this.admin.deleteGroups([this.tailGroupId]).catch(() => {});
+  }
+
+  private take(partition: number, records: LogRecord[], next: bigint): void {
+    const tail = this.tails.get(partition);
+    if (!tail) return;
+    for (const record of records) {
+      if (record.offset < tail.position) continue; // seen before a consumer restart
+      if (record.offset >= tail.from) tail.records.push(record);
+      tail.position = record.offset + 1n;
+    }
+    if (next > tail.position) tail.position = next;
+    for (const wake of [...this.waiters]) wake();
+  }
+
+  /** Where the watched group's uncommitted window begins and the log ends, per partition. */
+  private async snapshot(): Promise<{ from: Map<number, bigint>; ends: Map<number, bigint> }> {
+    const [committed, ends] = await Promise.all([
+      this.admin.fetchOffsets({ groupId: this.settings.groupId, topics: [this.settings.topicName] }),
+      this.admin.fetchTopicOffsets(this.settings.topicName),
+    ]);
+    const from = new Map<number, bigint>();
+    for (const end of ends) from.set(end.partition, BigInt(end.low));
+    for (const entry of committed[0]?.partitions ?? []) {
+      const offset = BigInt(entry.offset);
+      // -1: nothing committed; the window starts at the oldest record Kafka still keeps.
+      if (offset > (from.get(entry.partition) ?? 0n)) from.set(entry.partition, offset);
+    }
+    return { from, ends: new Map(ends.map((o) => [o.partition, BigInt(o.high)])) };
+  }
+
+  private prune(from: Map<number, bigint>): void {
+    for (const [partition, offset] of from) {
+      const tail = this.tails.get(partition);
+      if (!tail || offset <= tail.from) continue;
+      tail.from = offset;
+      const keep = tail.records.findIndex((r) => r.offset >= offset);
+      tail.records = keep < 0 ? [] : tail.records.slice(keep);
+    }
+  }
+
+  private reached(ends: [number, bigint][], deadline: number): Promise<void> {
+    const done = () => ends.every(([p, end]) => (this.tails.get(p)?.position ?? 0n) >= end);
+    if (done()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const finish = (err?: Error) => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        if (err) reject(err);
+        else resolve();
+      };
+      const check = () => {
+        if (done()) finish();
+      };
+      const timer = setTimeout(
+        () => finish(new Error(`Kafka: the tail of ${this.settings.topic} is behind the log`)),
+        Math.max(0, deadline - Date.now()),
+      );
+      this.waiters.add(check);
+    });
+  }
+}
+
+/**
+ * One list from per-partition lists, each kept in offset order. Partitions have no common order;
+ * append time is the one readers can use, so the oldest head goes first.
+ */
+function mergeByTime(lists: LogRecord[][]): LogRecord[] {
+  const heads = lists.map(() => 0);
+  const out: LogRecord[] = [];
+  for (;;) {
+    let pick = -1;
+    lists.forEach((list, i) => {
+      const head = list[heads[i] as number];
+      const best = pick < 0 ? undefined : lists[pick]?.[heads[pick] as number];
+      if (head && (!best || head.timestamp < best.timestamp)) pick = i;
+    });
+    if (pick < 0) return out;
+    out.push(lists[pick]?.[heads[pick] as number] as LogRecord);
+    heads[pick] = (heads[pick] as number) + 1;
+  }
+}
