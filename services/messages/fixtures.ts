@@ -12,8 +12,9 @@ import type { SqlDatabase } from "../kit/sql/database.js";
 import { openPglite } from "../kit/sql/database.pglite.js";
 import { migrate } from "../kit/sql/migrations.js";
 import type { DataKeys } from "./envelope.js";
+import type { HistoryStore } from "./history.js";
 import { MIGRATIONS_DIR } from "./history.sql.js";
-import { timeOfMessageId } from "./records.js";
+import { newMessageId, timeOfMessageId } from "./records.js";
 
 export const silentLogger = createLogger({ level: "silent" });
 
@@ -85,5 +86,39 @@ export function sealedRecord(
     ciphertext: randomBytes(48),
     nonce: randomBytes(12),
     wrappedKey: Buffer.from(`wrapped ${people.conversationId}`),
+  };
+}
+
+/** A record as the log carries it, with placeholder ciphertext, for tests of what moves records. */
+export function plainRecord(conversationId = "d:alice:bob"): MessageRecord {
+  const messageId = newMessageId();
+  return {
+    messageId,
+    conversationId,
+    senderId: "alice",
+    recipientId: "bob",
+    groupId: "",
+    sentAt: timeOfMessageId(messageId),
+    clientMessageId: "",
+    ciphertext: Buffer.from("sealed"),
+    nonce: Buffer.alloc(12, 1),
+    wrappedKey: Buffer.from("wrapped"),
+  };
+}
+
+/** The real store, telling the test when a given message has been written. */
+export function observed(store: HistoryStore) {
+  const waiting = new Map<string, () => void>();
+  return {
+    store: {
+      ...store,
+      conversationPage: store.conversationPage.bind(store),
+      directPage: store.directPage.bind(store),
+      async write(records: MessageRecord[]) {
+        await store.write(records);
+        for (const r of records) waiting.get(r.messageId)?.();
+      },
+    } satisfies HistoryStore,
+    written: (messageId: string) => new Promise<void>((resolve) => waiting.set(messageId, resolve)),
   };
 }

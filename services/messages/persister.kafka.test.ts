@@ -3,43 +3,9 @@ import { MessageRecord } from "../gen/grpc/parley/internal/v1/records.js";
 import { type Subscription, TOPICS } from "../kit/log/log.js";
 import type { KafkaLog } from "../kit/log/log.kafka.js";
 import { deleteTestTopics, openTestKafkaLog, testKafkaOptions } from "../kit/log/log.kafka.testing.js";
-import { openTestStores, silentLogger, type TestStores } from "./fixtures.js";
-import type { HistoryStore } from "./history.js";
+import { observed, openTestStores, plainRecord, silentLogger, type TestStores } from "./fixtures.js";
 import { SqlHistoryStore } from "./history.sql.js";
 import { MESSAGES_DLQ, PERSISTER_GROUP, startPersister } from "./persister.js";
-import { newMessageId, timeOfMessageId } from "./records.js";
-
-function record(conversationId = "d:alice:bob"): MessageRecord {
-  const messageId = newMessageId();
-  return {
-    messageId,
-    conversationId,
-    senderId: "alice",
-    recipientId: "bob",
-    groupId: "",
-    sentAt: timeOfMessageId(messageId),
-    clientMessageId: "",
-    ciphertext: Buffer.from("sealed"),
-    nonce: Buffer.alloc(12, 1),
-    wrappedKey: Buffer.from("wrapped"),
-  };
-}
-
-/** The real store, telling the test when a given message has been written. */
-function observed(store: HistoryStore) {
-  const waiting = new Map<string, () => void>();
-  return {
-    store: {
-      conversationPage: store.conversationPage.bind(store),
-      directPage: store.directPage.bind(store),
-      async write(records: MessageRecord[]) {
-        await store.write(records);
-        for (const r of records) waiting.get(r.messageId)?.();
-      },
-    } satisfies HistoryStore,
-    written: (messageId: string) => new Promise<void>((resolve) => waiting.set(messageId, resolve)),
-  };
-}
 
 describe("the persister on Kafka", () => {
   const options = testKafkaOptions();
@@ -71,7 +37,11 @@ describe("the persister on Kafka", () => {
     );
 
   it("serves acknowledged records from the tail until the persister has written and committed them", async () => {
-    const records = [record(), { ...record("g:g1"), recipientId: "", groupId: "g1" }, record()];
+    const records = [
+      plainRecord(),
+      { ...plainRecord("g:g1"), recipientId: "", groupId: "g1" },
+      plainRecord(),
+    ];
     await append(records);
     const tail = await log.readUncommitted(TOPICS.messages, PERSISTER_GROUP, "d:alice:bob");
     expect(tail.map((r) => r.headers["message-id"])).toEqual([records[0]?.messageId, records[2]?.messageId]);
@@ -90,7 +60,7 @@ describe("the persister on Kafka", () => {
   });
 
   it("sends a record that does not decode to the dead-letter topic with a reason, and persists the next one", async () => {
-    const good = record();
+    const good = plainRecord();
     await log.append(TOPICS.messages, [
       { key: "d:alice:bob", value: Buffer.from("definitely not a protobuf"), headers: { "message-id": "x" } },
     ]);

@@ -2,44 +2,9 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { MessageRecord } from "../gen/grpc/parley/internal/v1/records.js";
 import type { Subscription } from "../kit/log/log.js";
 import { TOPICS } from "../kit/log/log.js";
-import { openTestStores, silentLogger, type TestStores } from "./fixtures.js";
-import type { HistoryStore } from "./history.js";
+import { observed, openTestStores, plainRecord, silentLogger, type TestStores } from "./fixtures.js";
 import { SqlHistoryStore } from "./history.sql.js";
 import { MESSAGES_DLQ, PERSISTER_GROUP, startPersister } from "./persister.js";
-import { newMessageId, timeOfMessageId } from "./records.js";
-
-function record(conversationId = "d:alice:bob"): MessageRecord {
-  const messageId = newMessageId();
-  return {
-    messageId,
-    conversationId,
-    senderId: "alice",
-    recipientId: "bob",
-    groupId: "",
-    sentAt: timeOfMessageId(messageId),
-    clientMessageId: "",
-    ciphertext: Buffer.from("sealed"),
-    nonce: Buffer.alloc(12, 1),
-    wrappedKey: Buffer.from("wrapped"),
-  };
-}
-
-/** The real store, telling the test when a given message has been written. */
-function observed(store: HistoryStore) {
-  const waiting = new Map<string, () => void>();
-  return {
-    store: {
-      ...store,
-      conversationPage: store.conversationPage.bind(store),
-      directPage: store.directPage.bind(store),
-      async write(records: MessageRecord[]) {
-        await store.write(records);
-        for (const r of records) waiting.get(r.messageId)?.();
-      },
-    } satisfies HistoryStore,
-    written: (messageId: string) => new Promise<void>((resolve) => waiting.set(messageId, resolve)),
-  };
-}
 
 describe("the persister", () => {
   let stores: TestStores;
@@ -63,7 +28,7 @@ describe("the persister", () => {
     );
 
   it("writes what was appended to history, then commits it", async () => {
-    const records = [record(), record(), record("g:g1")].map((r, i) =>
+    const records = [plainRecord(), plainRecord(), plainRecord("g:g1")].map((r, i) =>
       i === 2 ? { ...r, recipientId: "", groupId: "g1" } : r,
     );
     await append(records);
@@ -82,8 +47,8 @@ describe("the persister", () => {
   });
 
   it("sends a record that does not decode to the DLQ with a reason, and persists the next one", async () => {
-    const good = record();
-    const notSealed = { ...record(), ciphertext: Buffer.alloc(0) };
+    const good = plainRecord();
+    const notSealed = { ...plainRecord(), ciphertext: Buffer.alloc(0) };
     await stores.log.append(TOPICS.messages, [
       { key: "d:alice:bob", value: Buffer.from("definitely not a protobuf"), headers: { "message-id": "x" } },
     ]);
@@ -106,7 +71,7 @@ describe("the persister", () => {
   });
 
   it("changes nothing when a batch is delivered again", async () => {
-    const records = [record(), record()];
+    const records = [plainRecord(), plainRecord()];
     await history.write(records.slice(0, 1));
     await append(records);
     const watch = observed(history);
