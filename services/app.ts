@@ -3,12 +3,14 @@ import type { SpanProcessor } from "@opentelemetry/sdk-trace";
 import { AuthServiceClient } from "./gen/grpc/parley/v1/auth.js";
 import { createAddressBook, DEFAULT_GRPC_PORTS } from "./kit/addresses.js";
 import { TokenVerifier } from "./kit/auth-verifier.js";
+import { DependencyError, dependencyOf, watchDependencies } from "./kit/dependencies.js";
 import { call, createClient } from "./kit/grpc/client.js";
 import { createInfra } from "./kit/infra.js";
 import { createLogger } from "./kit/logger.js";
 import { startAdminServer } from "./kit/metrics.js";
 import type { AddressBook, ModuleContext, RunningModule } from "./kit/module.js";
 import { processConfig } from "./kit/process-config.js";
+import { describeFailure, Readiness } from "./kit/readiness.js";
 import { startTracing } from "./kit/tracing.js";
 import { resolveTargets, TARGETS } from "./targets.js";
 
@@ -44,7 +46,8 @@ export async function startParley(options: StartOptions = {}): Promise<RunningPa
   const addresses = createAddressBook(env);
   const grpcHost = config.grpcBindHost ?? (allInOne ? "127.0.0.1" : "0.0.0.0");
 
-  const infra = createInfra({ env, dataDir, logger });
+  const readiness = new Readiness();
+  const infra = watchDependencies({ infra: createInfra({ env, dataDir, logger }), env, readiness, targets });
 
   let authClient: AuthServiceClient | undefined;
   const verifier = new TokenVerifier({
@@ -69,10 +72,29 @@ export async function startParley(options: StartOptions = {}): Promise<RunningPa
       `${grpcHost}:${allInOne ? 0 : DEFAULT_GRPC_PORTS[service]}`,
   };
 
-  const admin = await startAdminServer(config.bindHost, config.adminPort);
   const running: { name: string; module: RunningModule }[] = [];
+  let phase: "starting" | "started" | "stopping" = "starting";
+  const admin = await startAdminServer(config.bindHost, config.adminPort, {
+    ready: async () => {
+      const report = await readiness.report(READINESS_CHECK_TIMEOUT_MS);
+      const ready = phase === "started" && report.ready;
+      const status = phase === "started" ? (report.ready ? "ready" : "not ready") : phase;
+      return {
+        status: ready ? 200 : 503,
+        body: {
+          status,
+          ready,
+          targets: Object.fromEntries(targets.map((t) => [t, targetState(t)])),
+          checks: report.checks,
+        },
+      };
+    },
+  });
+  const targetState = (name: string) =>
+    running.some((r) => r.name === name) ? (phase === "stopping" ? "stopping" : "started") : "starting";
   let port: number | undefined;
   const stopAll = async () => {
+    phase = "stopping";
     for (const { name, module } of running.reverse()) {
       try {
         await module.stop();
@@ -82,12 +104,15 @@ export async function startParley(options: StartOptions = {}): Promise<RunningPa
     }
     authClient?.close();
     await infra.close();
+    await readiness.close();
     await admin.stop();
     await stopTracing();
   };
 
+  // The gateway listens first, so /healthz answers at once and /readyz says what is still starting.
+  const startOrder = [...targets.filter((t) => t === "gateway"), ...targets.filter((t) => t !== "gateway")];
   try {
-    for (const name of targets) {
+    for (const name of startOrder) {
       const started = performance.now();
       const module = await TARGETS[name].start(ctx);
       running.push({ name, module });
@@ -95,8 +120,24 @@ export async function startParley(options: StartOptions = {}): Promise<RunningPa
       logger.info({ target: name, ms: Math.round(performance.now() - started) }, "target started");
     }
   } catch (err) {
+    // Name the dependencies behind the failure when some do not answer, whatever the module threw.
+    const failing =
+      err instanceof DependencyError ? [] : await readiness.failures(READINESS_CHECK_TIMEOUT_MS);
     await stopAll();
-    throw err;
+    if (failing.length === 0) {
+      const dependency = err instanceof DependencyError ? undefined : dependencyOf(err);
+      if (dependency) throw new DependencyError(dependency, describeFailure(err), { cause: err });
+      throw err;
+    }
+    throw new DependencyError(
+      failing.map(([name]) => name).join(", "),
+      failing.map(([name, reason]) => `${name}: ${reason}`).join("; "),
+      { cause: err },
+    );
   }
+  phase = "started";
   return { port, adminPort: admin.port, addresses, stop: stopAll };
 }
+
+/** Each dependency check's deadline on /readyz of the admin port. */
+const READINESS_CHECK_TIMEOUT_MS = 2_000;

@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { startParley } from "./app.js";
 import { ConfigError } from "./kit/config.js";
+import { DependencyError } from "./kit/dependencies.js";
 import { TARGETS } from "./targets.js";
 
 const { values } = parseArgs({
@@ -33,6 +34,11 @@ try {
   if (err instanceof ConfigError) {
     console.error(err.message);
     process.exit(2);
+  }
+  if (err instanceof DependencyError) {
+    // One line naming the dependency: supervisors and humans see why, not a stack.
+    console.error(`parley: cannot start --target=${values.target}: ${err.message}`);
+    process.exit(1);
   }
   console.error("parley: failed to start:", err);
   process.exit(1);

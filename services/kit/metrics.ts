@@ -60,15 +60,31 @@ export const rateLimited = new Counter({
   registers: [registry],
 });
 
-/** Serves /metrics on the admin port. */
+/** What the admin port answers on /readyz: a status code and a JSON body. */
+export type AdminProbe = () => Promise<{ status: number; body: unknown }>;
+
+/**
+ * Serves /metrics on the admin port, and this process's own probes when given: /healthz (alive)
+ * and /readyz (its targets started and every dependency it registered answers).
+ */
 export async function startAdminServer(
   host: string,
   port: number,
+  probes?: { ready: AdminProbe },
 ): Promise<{ port: number; stop(): Promise<void> }> {
   const server: Server = createServer(async (req, res) => {
     if (req.url === "/metrics") {
       res.setHeader("content-type", registry.contentType);
       res.end(await registry.metrics());
+      return;
+    }
+    if (probes && (req.url === "/healthz" || req.url === "/readyz")) {
+      const { status, body } =
+        req.url === "/healthz" ? { status: 200, body: { status: "ok" } } : await probes.ready();
+      res.statusCode = status;
+      res.setHeader("content-type", "application/json");
+      res.setHeader("cache-control", "no-store");
+      res.end(JSON.stringify(body));
       return;
     }
     res.statusCode = 404;

@@ -1,0 +1,78 @@
+import { describe, expect, it } from "vitest";
+import { fixedPorts, isMeshVariable, MESH_TARGETS, type MeshPlan, processEnv } from "../scripts/mesh/plan.js";
+import { DEFAULT_GRPC_PORTS } from "../services/kit/addresses.js";
+
+const plan: MeshPlan = {
+  ports: fixedPorts(8080, DEFAULT_GRPC_PORTS),
+  servers: {
+    postgresUrl: "postgres://parley:super@127.0.0.1:55432/parley",
+    kafkaBrokers: "127.0.0.1:9092",
+    redisUrl: "redis://127.0.0.1:56379",
+    cqlContactPoints: "127.0.0.1:9042",
+    cqlLocalDc: "datacenter1",
+  },
+  names: { databasePrefix: "parley_", kafkaPrefix: "run1.", cqlKeyspace: "parley_messages" },
+  secrets: {
+    kek: "k".repeat(44),
+    signingKeySecret: "s".repeat(44),
+    databasePasswords: { auth: "pa", groups: "pg", messages: "pm" },
+  },
+  dataDir: "/data",
+};
+
+const configured = (target: (typeof MESH_TARGETS)[number]) =>
+  Object.keys(processEnv(plan, target)).filter((key) => /DATABASE_URL|KAFKA|REDIS|CQL|KEK|SECRET/.test(key));
+
+describe("the mesh plan", () => {
+  it("gives each process only the servers and secrets its own modules use", () => {
+    expect(configured("auth").sort()).toEqual([
+      "PARLEY_AUTH_DATABASE_URL",
+      "PARLEY_AUTH_SIGNING_KEY_SECRET",
+      "PARLEY_REDIS_URL",
+    ]);
+    expect(configured("crypto")).toEqual(["PARLEY_CRYPTO_KEK"]);
+    expect(configured("groups").sort()).toEqual([
+      "PARLEY_GROUPS_DATABASE_URL",
+      "PARLEY_KAFKA_BROKERS",
+      "PARLEY_KAFKA_TOPIC_PREFIX",
+    ]);
+    expect(configured("messages").sort()).toEqual([
+      "PARLEY_KAFKA_BROKERS",
+      "PARLEY_KAFKA_TOPIC_PREFIX",
+      "PARLEY_MESSAGES_CQL_CONTACT_POINTS",
+      "PARLEY_MESSAGES_CQL_KEYSPACE",
+      "PARLEY_MESSAGES_CQL_LOCAL_DC",
+      "PARLEY_MESSAGES_DATABASE_URL",
+      "PARLEY_REDIS_URL",
+    ]);
+    expect(configured("gateway")).toEqual([]);
+  });
+
+  it("connects each service to its own database as its own role, never as the superuser", () => {
+    const url = new URL(processEnv(plan, "groups").PARLEY_GROUPS_DATABASE_URL as string);
+    expect([url.username, url.password, url.pathname]).toEqual(["parley_groups", "pg", "/parley_groups"]);
+  });
+
+  it("gives every process every service's address, its own listen port, admin port and data folder", () => {
+    const ports = new Set<string>();
+    for (const target of MESH_TARGETS) {
+      const env = processEnv(plan, target);
+      expect(env.PARLEY_AUTH_ADDR).toBe("127.0.0.1:50051");
+      expect(env.PARLEY_MESSAGES_ADDR).toBe("127.0.0.1:50054");
+      expect(env.PARLEY_DATA_DIR).toBe(`/data/${target}`);
+      const listen = target === "gateway" ? env.PORT : env[`PARLEY_${target.toUpperCase()}_LISTEN`];
+      expect(listen, target).toBeDefined();
+      ports.add(String(listen));
+      ports.add(String(env.PARLEY_ADMIN_PORT));
+    }
+    expect(ports.size).toBe(10);
+  });
+
+  it("keeps the launcher's own settings from leaking into its children", () => {
+    for (const key of ["PARLEY_KAFKA_BROKERS", "PARLEY_AUTH_DATABASE_URL", "PARLEY_MESSAGES_ADDR", "PORT"]) {
+      expect(isMeshVariable(key), key).toBe(true);
+    }
+    for (const key of ["LOG_LEVEL", "PARLEY_MESSAGES_SEND_LIMIT", "PATH"])
+      expect(isMeshVariable(key), key).toBe(false);
+  });
+});
