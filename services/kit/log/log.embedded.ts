@@ -86,11 +86,15 @@ export class EmbeddedLog implements MessageLog {
 
   private startFlush(): void {
     if (this.flushing) return;
-    this.flushing = this.flush().finally(() => {
-      this.flushing = undefined;
-      // An append made after flush() saw an empty queue but before this ran would wait forever.
-      if (this.queue.length > 0) this.startFlush();
-    });
+    // Wait one event-loop turn first: appends of requests handled in the same turn share one
+    // transaction (group commit), which is what makes PGlite keep up under load.
+    this.flushing = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.flush())
+      .finally(() => {
+        this.flushing = undefined;
+        // An append made after flush() saw an empty queue but before this ran would wait forever.
+        if (this.queue.length > 0) this.startFlush();
+      });
   }
 
   private async flush(): Promise<void> {
@@ -160,6 +164,17 @@ export class EmbeddedLog implements MessageLog {
     const loop = (async () => {
       let failures = 0;
       while (!stopping) {
+        if ((this.nextOffset.get(topic) ?? 0n) <= next) {
+          // Caught up: wait for an append instead of asking the database again.
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            if ((this.nextOffset.get(topic) ?? 0n) > next || stopping) resolve();
+          });
+          wake = undefined;
+          // One more turn lets appends that arrive together be consumed as one batch.
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          continue;
+        }
         const rows = await this.db.query<Row>(
           `SELECT topic, "offset"::text AS "offset", key, value, headers, appended_at FROM log_records
            WHERE topic = $1 AND "offset" >= $2 ORDER BY log_records."offset" LIMIT $3`,
