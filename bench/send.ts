@@ -16,6 +16,8 @@ const { values } = parseArgs({
     duration: { type: "string", default: "15" },
     rates: { type: "string", default: "1000,1500,2000,2500,3000" },
     connections: { type: "string", default: "64" },
+    // The docs/benchmarks.md section to (re)write: "send" for all-in-one, "send-mesh" for a mesh.
+    section: { type: "string", default: "send" },
   },
 });
 const users = Number(values.users);
@@ -103,9 +105,9 @@ try {
       r.result.latency.p99 <= 100,
   );
   writeReport({
-    section: "send",
+    section: values.section,
     machine: `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
-    command: `npm run bench -- --users ${users} --duration ${duration} --rates ${rates.join(",")} --connections ${connections}`,
+    command: `${external ? `PARLEY_URL=${external} ` : ""}npm run bench -- --users ${users} --duration ${duration} --rates ${rates.join(",")} --connections ${connections} --section ${values.section}`,
     users,
     connections,
     duration,
