@@ -22,7 +22,7 @@ export function writeReport(report: SendReport): void {
     `Measured ${new Date().toISOString().slice(0, 10)} on ${report.machine}.`,
     "",
     `Command: \`${report.command}\` — ${report.users} users, ${report.connections} connections, ${report.duration} s per step,`,
-    "the load generator (autocannon) in one process and Parley all-in-one in another, on the same 2 cores.",
+    "the load generator (autocannon) in one process and Parley in its own process(es), on the same 2 cores.",
     "",
     "| offered | achieved sends/s | p50 ms | p99 ms | p99.9 ms | failed |",
     "|---|---|---|---|---|---|",
