@@ -1,9 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TOPICS } from "../services/kit/log/log.js";
-import { createKafka } from "../services/kit/log/log.kafka.client.js";
-import { deleteTestTopics, testBrokers } from "../services/kit/log/log.kafka.testing.js";
-import { createLogger } from "../services/kit/logger.js";
+import { deleteTestTopics, testKafkaAdmin } from "../services/kit/log/log.kafka.testing.js";
 import { newUser, restClient } from "./clients.js";
 import { startTestParley, type TestParley } from "./harness.js";
 import { realServerSetting } from "./real-servers.js";
@@ -46,12 +44,7 @@ describe("Parley on Kafka", () => {
       expect(page.status).toBe(200);
       expect(page.body.messages.map((m: { messageId: string }) => m.messageId)).toEqual(sent);
     }
-    const admin = createKafka({
-      brokers: testBrokers(),
-      clientId: "parley-tests",
-      purpose: "admin",
-      logger: createLogger({ level: "silent" }),
-    }).admin();
+    const admin = testKafkaAdmin();
     await admin.connect();
     try {
       const ends = await admin.fetchTopicOffsets(`${prefix}${TOPICS.messages}`);

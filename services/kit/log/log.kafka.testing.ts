@@ -27,14 +27,19 @@ export function openTestKafkaLog(overrides: Partial<KafkaLogOptions> = {}): Prom
   return KafkaLog.open(testKafkaOptions(overrides));
 }
 
-/** Deletes the topics (and so the records) a test made under its prefix. */
-export async function deleteTestTopics(prefix: string): Promise<void> {
-  const admin = createKafka({
+/** An admin client on the test broker (connect it before use). */
+export function testKafkaAdmin() {
+  return createKafka({
     brokers: testBrokers(),
     clientId: "parley-tests",
     purpose: "admin",
     logger: createLogger({ level: "silent" }),
   }).admin();
+}
+
+/** Deletes the topics (and so the records) a test made under its prefix. */
+export async function deleteTestTopics(prefix: string): Promise<void> {
+  const admin = testKafkaAdmin();
   await admin.connect();
   try {
     const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));

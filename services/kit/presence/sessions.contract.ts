@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually } from "../testing/eventually.js";
 import type { OnlineSession, OnlineSessions } from "./sessions.js";
 
 /** One implementation of the presence role. */
@@ -9,16 +10,6 @@ export interface SessionsUnderTest {
   /** Whether nodes see each other's sessions (Redis) or only their own (in-process). */
   sharedAcrossNodes: boolean;
   cleanup(): Promise<void>;
-}
-
-/** Polls `check` until it is true, failing after `ms`: waiting for a TTL to lapse is the behaviour. */
-async function eventually(check: () => Promise<boolean>, ms: number): Promise<number> {
-  const started = performance.now();
-  while (!(await check())) {
-    if (performance.now() - started > ms) throw new Error(`not true within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  return performance.now() - started;
 }
 
 const byId = (sessions: OnlineSession[]) =>
