@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -148,6 +148,178 @@ describe("kill -9 of the messages process (the persister) in the middle of a flo
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     expect(last, "persister consumer lag").toBe(0);
+  }, 240_000);
+});
+
+/** The shared Kafka broker of the run, as deps/lib.sh keeps it: its pid file and its start script. */
+const KAFKA_PID_FILE = join(process.env.PARLEY_DEPS_DIR ?? join(REPO, ".deps"), "kafka", "pid");
+const startKafka = () =>
+  promisify(execFile)("bash", [join(REPO, "deps", "kafka.sh"), "start"], { env: process.env });
+
+/** Alive and not a zombie (the broker is nobody's child here, as deps/lib.sh's `alive`). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/** kill -9 of the broker in the pid file (checked to be Kafka), resolving once it is gone. */
+async function killKafka(): Promise<void> {
+  const pid = Number(readFileSync(KAFKA_PID_FILE, "utf8").trim());
+  const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+  expect(cmdline, "the pid file names the Kafka broker").toContain("kafka.Kafka");
+  process.kill(pid, "SIGKILL");
+  for (const deadline = Date.now() + 10_000; alive(pid); ) {
+    expect(Date.now(), "Kafka still alive after SIGKILL").toBeLessThan(deadline);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe("kill -9 of the Kafka broker in the middle of a flood of sends, then its restart", () => {
+  const SENDERS = 5;
+  const PER_SENDER = 40;
+  const KILL_AFTER_ACKS = 60;
+
+  it("fails every send while Kafka is down with 503, loses and duplicates no acknowledged send, keeps order after the retries", async () => {
+    const users = await Promise.all(Array.from({ length: SENDERS * 2 }, (_, i) => newUser(api, `kfk${i}`)));
+    const pairs = Array.from({ length: SENDERS }, (_, i) => ({
+      sender: users[2 * i] as TestUser,
+      recipient: users[2 * i + 1] as TestUser,
+    }));
+    const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+    // up → down (broker killed and gone) → restarting (deps/kafka.sh start running) → back.
+    let phase: "up" | "down" | "restarting" | "back" = "up";
+    const failedWhileDown = new Set<number>();
+    const whileDown: { status: number; code: unknown; ms: number }[] = [];
+    const otherFailures: { phase: string; status: number; code: unknown }[] = [];
+    let downMs = 0;
+    let restartMs = 0;
+    let restarted: Promise<void> | undefined;
+    // Kill, keep sending until every sender has seen its send fail, then restart Kafka.
+    const outage = async () => {
+      await killKafka();
+      phase = "down";
+      const downAt = Date.now();
+      for (const deadline = downAt + 30_000; failedWhileDown.size < SENDERS && Date.now() < deadline; ) {
+        await pause(50);
+      }
+      phase = "restarting";
+      downMs = Date.now() - downAt;
+      const t0 = Date.now();
+      await startKafka();
+      restartMs = Date.now() - t0;
+      phase = "back";
+    };
+
+    let acks = 0;
+    const started = Date.now();
+    let acked: string[][];
+    try {
+      // Each sender sends in order, one at a time, retrying a failed send (same clientMessageId)
+      // before the next one, so its conversation's order is the order of its acks.
+      acked = await Promise.all(
+        pairs.map(async ({ sender, recipient }, s) => {
+          const ids: string[] = [];
+          for (let k = 0; k < PER_SENDER; k++) {
+            const body = {
+              recipient: recipient.username,
+              message: `kafka ${s}/${k}`,
+              clientMessageId: `k-${s}-${k}`,
+            };
+            for (const deadline = Date.now() + 120_000; ; ) {
+              const before = phase;
+              const t0 = Date.now();
+              const res = await api.post("/chat/send", body, sender.token);
+              const ms = Date.now() - t0;
+              if (before === "down" && phase === "down") {
+                // Sent and answered entirely while the broker was dead: never an acknowledgement.
+                expect(
+                  res.status,
+                  `send ${s}/${k} while Kafka was down: ${JSON.stringify(res.body)}`,
+                ).not.toBe(200);
+                whileDown.push({ status: res.status, code: res.body?.error?.code, ms });
+                failedWhileDown.add(s);
+              }
+              if (res.status === 200) {
+                ids.push(res.body.messageId);
+                if (++acks === KILL_AFTER_ACKS) restarted = outage();
+                break;
+              }
+              expect(res.status, JSON.stringify(res.body)).toBeGreaterThanOrEqual(500);
+              if (!(before === "down" && phase === "down")) {
+                otherFailures.push({
+                  phase: `${before}->${phase}`,
+                  status: res.status,
+                  code: res.body?.error?.code,
+                });
+              }
+              expect(Date.now(), `send ${s}/${k} still fails (phase ${phase})`).toBeLessThan(deadline);
+              // Retry backoff: keep sending while down; wait for the restart rather than hammer it.
+              if (phase === "restarting") await restarted;
+              else await pause(100);
+            }
+          }
+          return ids;
+        }),
+      );
+      await restarted;
+    } finally {
+      // Other tests share the broker: it runs again whatever happened here.
+      await restarted?.catch(() => {});
+      await startKafka();
+    }
+    const floodMs = Date.now() - started;
+
+    const statuses = whileDown.reduce<Record<string, number>>((n, f) => {
+      const key = `${f.status} ${f.code}`;
+      n[key] = (n[key] ?? 0) + 1;
+      return n;
+    }, {});
+    const times = whileDown.map((f) => f.ms).sort((a, b) => a - b);
+    console.log(
+      `kafka kill: flood ${floodMs} ms, down ${downMs} ms, restart ${restartMs} ms; ` +
+        `${whileDown.length} sends while down ${JSON.stringify(statuses)}, ` +
+        `fail time min/median/max ${times[0]}/${times[times.length >> 1]}/${times[times.length - 1]} ms; ` +
+        `other failures ${JSON.stringify(otherFailures)}`,
+    );
+
+    expect(phase).toBe("back");
+    expect(failedWhileDown.size, "every sender saw a send fail while Kafka was down").toBe(SENDERS);
+    for (const f of whileDown) {
+      expect(f.status, JSON.stringify(f)).toBe(503);
+      expect(f.code, JSON.stringify(f)).toBe("unavailable");
+    }
+    expect(mesh.mesh.failure()).toBeUndefined();
+
+    // History reads go through the log's tail reader, which must find the restarted broker again.
+    const readsBackFrom = Date.now();
+    let lastRead: { status: number; body: Json } | undefined;
+    // The tail group rejoins within its 6 s session timeout; 20 s leaves room for a loaded machine.
+    for (const deadline = readsBackFrom + 20_000; Date.now() < deadline; await pause(250)) {
+      const { sender, recipient } = pairs[0] as (typeof pairs)[number];
+      lastRead = await api.get(`/chat/messages?recipient=${sender.username}&limit=1`, recipient.token);
+      if (lastRead.status === 200) break;
+    }
+    console.log(
+      `history reads answered 200 again ${Date.now() - readsBackFrom} ms after Kafka's restart; last ${JSON.stringify(lastRead)}`,
+    );
+    expect(lastRead?.status, JSON.stringify(lastRead?.body)).toBe(200);
+
+    for (const [s, { sender, recipient }] of pairs.entries()) {
+      const ids = acked[s] as string[];
+      expect(ids).toHaveLength(PER_SENDER);
+      expect(new Set(ids).size, "one message id per send").toBe(PER_SENDER);
+      expect([...ids].sort(), "message ids increase in send order").toEqual(ids);
+      const history = await wholeConversation(recipient, sender);
+      expect(history.map((m: Json) => m.messageId)).toEqual(ids);
+      expect(history.map((m: Json) => m.content)).toEqual(
+        Array.from({ length: PER_SENDER }, (_, k) => `kafka ${s}/${k}`),
+      );
+    }
   }, 240_000);
 });
 

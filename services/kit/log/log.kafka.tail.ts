@@ -25,6 +25,9 @@ export interface TailSettings {
 
 const PRUNE_EVERY_MS = 1000;
 
+/** The tail group's session timeout: see start(). */
+const TAIL_SESSION_TIMEOUT_MS = 6_000;
+
 /**
  * The records of one topic that one consumer group has not committed yet, kept in memory by a
  * consumer of this process's own. Kafka cannot read an offset range on demand without joining a
@@ -58,10 +61,14 @@ export class TailReader {
     logger: Logger,
   ): Promise<TailReader> {
     const tailGroupId = `${settings.tailGroupPrefix}${randomUUID()}`;
+    // The tail group has this process as its only member: after a broker restart the coordinator
+    // waits out the old member's session before the rejoin, and reads 503 meanwhile, so keep it at
+    // the broker's minimum (group.min.session.timeout.ms, 6 s by default) rather than 30 s.
+    const sessionTimeout = Math.min(settings.sessionTimeoutMs, TAIL_SESSION_TIMEOUT_MS);
     const consumer = kafka.consumer({
       groupId: tailGroupId,
-      sessionTimeout: settings.sessionTimeoutMs,
-      heartbeatInterval: Math.max(100, Math.floor(settings.sessionTimeoutMs / 10)),
+      sessionTimeout,
+      heartbeatInterval: Math.max(100, Math.floor(sessionTimeout / 10)),
       maxWaitTimeInMs: 500,
     });
     const reader = new TailReader(admin, consumer, tailGroupId, settings);
