@@ -46,6 +46,22 @@ export const consumerLag = new Gauge({
   registers: [registry],
 });
 
+/** Append → handled and committed, per record: how far behind a consumer (e.g. the persister) runs. */
+export const consumerDelay = new Histogram({
+  name: "parley_log_consumer_delay_seconds",
+  help: "Time from a record's durable append to its consumer group committing it, by group and topic.",
+  labelNames: ["group", "topic"] as const,
+  buckets: [...latencyBuckets, 10, 30, 60],
+  registers: [registry],
+});
+
+/** Observes each record's append → commit time once its batch is committed. */
+export function observeConsumerDelay(group: string, topic: string, appendTimes: number[]): void {
+  const now = Date.now();
+  const histogram = consumerDelay.labels({ group, topic });
+  for (const appended of appendTimes) histogram.observe(Math.max(0, now - appended) / 1000);
+}
+
 export const messagesSent = new Counter({
   name: "parley_messages_sent_total",
   help: "Messages durably accepted, by conversation kind (direct or group).",

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { consumerDelay } from "../metrics.js";
 import type { LogRecord, MessageLog, Subscription } from "./log.js";
 
 /** One implementation of the log role, opened on storage that outlives a close. */
@@ -111,6 +112,24 @@ export function logContract(name: string, open: () => Promise<LogUnderTest>): vo
       await Promise.all([one.done, two.done]);
       expect(one.seen.map((r) => text(r.value)).sort()).toEqual(["1", "2", "3"]);
       expect(two.seen.map((r) => text(r.value)).sort()).toEqual(["1", "2", "3"]);
+    });
+
+    it("records each committed record's append-to-commit delay for its group", async () => {
+      const group = `g.${randomUUID()}`;
+      const delays = async () => {
+        const { values } = await consumerDelay.get();
+        const count = values.find(
+          (v) => v.metricName === "parley_log_consumer_delay_seconds_count" && v.labels.group === group,
+        );
+        return count?.value ?? 0;
+      };
+      await appendValues("k", ["1", "2", "3"]);
+      const seen = collector(3);
+      const subscription = await subscribe(group, seen.handler);
+      await seen.done;
+      // Observed once the batch's offsets are committed; stop() waits for that.
+      await subscription.stop();
+      expect(await delays()).toBe(3);
     });
 
     it("resumes a group after its last committed batch", async () => {

@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import type { Logger } from "../logger.js";
-import { consumerLag, logAppendDuration } from "../metrics.js";
+import { consumerLag, logAppendDuration, observeConsumerDelay } from "../metrics.js";
 import type { SqlDatabase } from "../sql/database.js";
 import type {
   AppendResult,
@@ -190,8 +190,9 @@ export class EmbeddedLog implements MessageLog {
           wake = undefined;
           continue;
         }
+        const records = rows.map(toRecord);
         try {
-          await handler(rows.map(toRecord));
+          await handler(records);
           failures = 0;
         } catch (err) {
           failures++;
@@ -207,6 +208,11 @@ export class EmbeddedLog implements MessageLog {
           `INSERT INTO log_consumer_offsets (group_id, topic, committed) VALUES ($1, $2, $3)
            ON CONFLICT (group_id, topic) DO UPDATE SET committed = EXCLUDED.committed`,
           [group, topic, String(next)],
+        );
+        observeConsumerDelay(
+          group,
+          topic,
+          records.map((r) => r.timestamp),
         );
       }
     })();

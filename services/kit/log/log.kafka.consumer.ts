@@ -1,6 +1,6 @@
 import type { Consumer, EachBatchPayload, Kafka } from "kafkajs";
 import type { Logger } from "../logger.js";
-import { consumerLag } from "../metrics.js";
+import { consumerLag, observeConsumerDelay } from "../metrics.js";
 import type { LogRecord, SubscribeOptions, Subscription } from "./log.js";
 import { toLogRecord } from "./log.kafka.client.js";
 
@@ -71,6 +71,11 @@ export async function startConsumer(
         { topic: settings.topicName, partition: batch.partition, offset: String(last + 1n) },
       ]);
       payload.resolveOffset(String(last));
+      observeConsumerDelay(
+        group,
+        topic,
+        chunk.map((r) => r.timestamp),
+      );
       lagByPartition.set(batch.partition, Number(BigInt(batch.highWatermark) - last - 1n));
       consumerLag.set(
         { group, topic },
