@@ -15,6 +15,7 @@ const base: Message = {
   content: "hi",
   sentAt,
   clientMessageId: "",
+  attachments: [],
 };
 
 describe("REST JSON", () => {

@@ -1,5 +1,6 @@
 import type { Tokens, User } from "../gen/grpc/parley/v1/auth.js";
 import { type Group, type GroupMember, GroupRole } from "../gen/grpc/parley/v1/groups.js";
+import type { Attachment } from "../gen/grpc/parley/v1/media.js";
 import type { Message } from "../gen/grpc/parley/v1/messages.js";
 
 /** The REST JSON of DESIGN.md §2.1: the seed's field names, timestamps in RFC 3339. */
@@ -36,6 +37,20 @@ export function messageJson(message: Message | undefined) {
     senderUsername: message.senderUsername,
     ...(message.groupId ? {} : { recipientUsername: message.recipientUsername }),
     ...(message.clientMessageId ? { clientMessageId: message.clientMessageId } : {}),
+    ...(message.attachments.length > 0 ? { attachments: message.attachments.map(attachmentJson) } : {}),
+  };
+}
+
+/** An attachment reference (never its bytes): fetch it with GET /attachments/{attachmentId}. */
+export function attachmentJson(attachment: Attachment) {
+  return {
+    attachmentId: attachment.attachmentId,
+    fileName: attachment.fileName,
+    contentType: attachment.contentType,
+    size: Number(attachment.sizeBytes),
+    sha256: attachment.sha256,
+    hasThumbnail: attachment.hasThumbnail,
+    ...(attachment.width > 0 ? { width: attachment.width, height: attachment.height } : {}),
   };
 }
 

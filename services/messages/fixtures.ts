@@ -86,6 +86,7 @@ export function sealedRecord(
     ciphertext: randomBytes(48),
     nonce: randomBytes(12),
     wrappedKey: Buffer.from(`wrapped ${people.conversationId}`),
+    attachments: [],
   };
 }
 
@@ -103,6 +104,7 @@ export function plainRecord(conversationId = "d:alice:bob"): MessageRecord {
     ciphertext: Buffer.from("sealed"),
     nonce: Buffer.alloc(12, 1),
     wrappedKey: Buffer.from("wrapped"),
+    attachments: [],
   };
 }
 

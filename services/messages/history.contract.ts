@@ -71,7 +71,22 @@ export function historyContract(name: string, open: () => Promise<HistoryUnderTe
     it("gives back every field exactly as written", async () => {
       const c = cast();
       const direct = sealedRecord(messageIdAt(Date.now()), c.aliceBob);
-      const group = sealedRecord(messageIdAt(Date.now()), c.group);
+      const group = {
+        ...sealedRecord(messageIdAt(Date.now()), c.group),
+        // References to attachments, as media resolves them for a send.
+        attachments: [
+          {
+            attachmentId: "0193a0a0-0000-7000-8000-000000000001",
+            fileName: "photo.jpg",
+            contentType: "image/jpeg",
+            sizeBytes: "12345",
+            sha256: "ab".repeat(32),
+            hasThumbnail: true,
+            width: 640,
+            height: 480,
+          },
+        ],
+      };
       await history.write([direct, group]);
       expect(await history.conversationPage(c.aliceBob.conversationId, { limit: 5 })).toEqual([direct]);
       expect(await history.conversationPage(c.group.conversationId, { limit: 5 })).toEqual([group]);

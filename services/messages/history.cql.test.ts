@@ -33,7 +33,10 @@ describe("the CQL history keyspace", () => {
       const migrations = await admin.execute(
         `SELECT version, name FROM ${config.keyspace}.schema_migrations`,
       );
-      expect(migrations.rows.map((r) => [r.version, r.name])).toEqual([[1, "history"]]);
+      expect(migrations.rows.map((r) => [r.version, r.name])).toEqual([
+        [1, "history"],
+        [2, "attachments"],
+      ]);
       const tables = await admin.execute(
         "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?",
         [config.keyspace],

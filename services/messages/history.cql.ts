@@ -5,7 +5,7 @@ import { type CqlHistoryConfig, createCqlClient } from "./history.cql.client.js"
 import { migrateKeyspace, settleBucketDays } from "./history.cql.schema.js";
 import { Timeline } from "./history.cql.timeline.js";
 import type { HistoryStore, PageQuery } from "./history.js";
-import { timeOfMessageId } from "./records.js";
+import { decodeAttachments, encodeAttachments, timeOfMessageId } from "./records.js";
 
 const DAY_MS = 86_400_000;
 /** In-flight statements of one write; the driver pipelines them over its connections. */
@@ -14,7 +14,7 @@ const WRITE_CONCURRENCY = 64;
 const KNOWN_BUCKETS_MAX = 100_000;
 
 const SHARED =
-  "message_id, sender_id, recipient_id, sent_at, client_message_id, ciphertext, nonce, wrapped_key";
+  "message_id, sender_id, recipient_id, sent_at, client_message_id, ciphertext, nonce, wrapped_key, attachments";
 const CONVERSATION_COLUMNS = `${SHARED}, group_id`;
 const DIRECT_COLUMNS = `${SHARED}, conversation_id`;
 
@@ -78,7 +78,7 @@ export class CqlHistoryStore implements HistoryStore {
         );
         rows.push({
           query: `INSERT INTO messages_by_conversation (conversation_id, bucket, ${CONVERSATION_COLUMNS})
-                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           params: [r.conversationId, bucket, ...shared(r), r.groupId],
         });
         if (r.groupId) continue;
@@ -86,7 +86,7 @@ export class CqlHistoryStore implements HistoryStore {
           buckets.set(`u|${user}|${bucket}`, this.direct.bucketInsert(user, bucket));
           rows.push({
             query: `INSERT INTO direct_messages_by_user (user_id, bucket, ${DIRECT_COLUMNS})
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
             params: [user, bucket, ...shared(r), r.conversationId],
           });
         }
@@ -141,6 +141,7 @@ function shared(r: MessageRecord): unknown[] {
     r.ciphertext,
     r.nonce,
     r.wrappedKey,
+    encodeAttachments(r.attachments),
   ];
 }
 
@@ -156,6 +157,7 @@ function toRecord(row: types.Row, where: { conversationId: string; groupId: stri
     ciphertext: row.ciphertext,
     nonce: row.nonce,
     wrappedKey: row.wrapped_key,
+    attachments: decodeAttachments(row.attachments),
   };
 }
 

@@ -2,12 +2,13 @@ import { fileURLToPath } from "node:url";
 import type { MessageRecord } from "../gen/grpc/parley/internal/v1/records.js";
 import type { SqlDatabase } from "../kit/sql/database.js";
 import type { HistoryStore, PageQuery } from "./history.js";
+import { decodeAttachments, encodeAttachments } from "./records.js";
 
 /** The messages service's migrations (history and idempotency keys). */
 export const MIGRATIONS_DIR = fileURLToPath(new URL("./migrations", import.meta.url));
 
 const COLUMNS = `message_id::text AS message_id, conversation_id, sender_id, recipient_id, group_id, sent_at,
-  client_message_id, ciphertext, nonce, wrapped_key`;
+  client_message_id, ciphertext, nonce, wrapped_key, attachments`;
 
 interface Row {
   message_id: string;
@@ -20,6 +21,7 @@ interface Row {
   ciphertext: Uint8Array;
   nonce: Uint8Array;
   wrapped_key: Uint8Array;
+  attachments: Uint8Array | null;
 }
 
 /**
@@ -45,12 +47,13 @@ export class SqlHistoryStore implements HistoryStore {
         r.ciphertext,
         r.nonce,
         r.wrappedKey,
+        encodeAttachments(r.attachments),
       );
-      return `(${Array.from({ length: 10 }, (_, i) => `$${n + i + 1}`).join(", ")})`;
+      return `(${Array.from({ length: 11 }, (_, i) => `$${n + i + 1}`).join(", ")})`;
     });
     await this.db.query(
       `INSERT INTO messages (message_id, conversation_id, sender_id, recipient_id, group_id, sent_at,
-         client_message_id, ciphertext, nonce, wrapped_key)
+         client_message_id, ciphertext, nonce, wrapped_key, attachments)
        VALUES ${rows.join(", ")} ON CONFLICT (message_id) DO NOTHING`,
       params,
     );
@@ -96,6 +99,7 @@ function toRecord(row: Row): MessageRecord {
     ciphertext: asBuffer(row.ciphertext),
     nonce: asBuffer(row.nonce),
     wrappedKey: asBuffer(row.wrapped_key),
+    attachments: decodeAttachments(row.attachments),
   };
 }
 

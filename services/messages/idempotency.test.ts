@@ -42,6 +42,7 @@ function attempt(senderId: string, clientMessageId: string): MessageRecord {
     ciphertext: Buffer.from(`sealed ${messageId}`),
     nonce: Buffer.alloc(12, 1),
     wrappedKey: Buffer.from("wrapped"),
+    attachments: [],
   };
 }
 

@@ -1,3 +1,4 @@
+import { AttachmentServiceClient } from "../gen/grpc/parley/internal/v1/attachments.js";
 import { DataKeyServiceClient } from "../gen/grpc/parley/internal/v1/datakeys.js";
 import { UserDirectoryServiceClient } from "../gen/grpc/parley/internal/v1/directory.js";
 import { MembershipServiceClient } from "../gen/grpc/parley/internal/v1/membership.js";
@@ -22,7 +23,7 @@ import { MessageSender } from "./sending.js";
 /** The seed's Message Service: sends, the persister that writes history, and history reads. */
 export const messagesModule: ParleyModule = {
   name: "messages",
-  needs: ["auth", "groups", "crypto"],
+  needs: ["auth", "groups", "crypto", "media"],
   async start(ctx) {
     const config = messagesConfig.load(ctx.env);
     const logger = ctx.logger.child({ service: "messages" });
@@ -56,6 +57,16 @@ export const messagesModule: ParleyModule = {
     );
     const messageLog = async () => log;
     const sender = new MessageSender({
+      attachments: {
+        resolve: async (attachmentIds, senderId, conversationId) =>
+          (
+            await call(clients.attachments(), "resolveAttachments", {
+              attachmentIds,
+              senderId,
+              conversationId,
+            })
+          ).attachments,
+      },
       directory,
       membership,
       envelope,
@@ -112,6 +123,7 @@ class Clients {
   private directoryClient: UserDirectoryServiceClient | undefined;
   private membershipClient: MembershipServiceClient | undefined;
   private dataKeysClient: DataKeyServiceClient | undefined;
+  private attachmentsClient: AttachmentServiceClient | undefined;
 
   constructor(private readonly ctx: ModuleContext) {}
 
@@ -130,6 +142,11 @@ class Clients {
     return this.dataKeysClient;
   }
 
+  attachments(): AttachmentServiceClient {
+    this.attachmentsClient ??= createClient(AttachmentServiceClient, this.address("media"));
+    return this.attachmentsClient;
+  }
+
   private address(service: ServiceName): string {
     try {
       return this.ctx.addresses.resolve(service);
@@ -139,6 +156,13 @@ class Clients {
   }
 
   close(): void {
-    for (const client of [this.directoryClient, this.membershipClient, this.dataKeysClient]) client?.close();
+    for (const client of [
+      this.directoryClient,
+      this.membershipClient,
+      this.dataKeysClient,
+      this.attachmentsClient,
+    ]) {
+      client?.close();
+    }
   }
 }

@@ -17,6 +17,7 @@ function record(id: string): MessageRecord {
     ciphertext: Buffer.from("x"),
     nonce: Buffer.alloc(12),
     wrappedKey: Buffer.from("k"),
+    attachments: [],
   };
 }
 const newestFirst = (from: number, to: number) => ids.slice(from, to).reverse().map(record);

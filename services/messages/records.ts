@@ -1,5 +1,6 @@
 import { validate as isUuid, version as uuidVersion, v7 as uuidv7 } from "uuid";
-import { MessageRecord } from "../gen/grpc/parley/internal/v1/records.js";
+import { AttachmentList, MessageRecord } from "../gen/grpc/parley/internal/v1/records.js";
+import type { Attachment } from "../gen/grpc/parley/v1/media.js";
 import type { Message } from "../gen/grpc/parley/v1/messages.js";
 import { parseConversationId } from "./conversations.js";
 
@@ -50,5 +51,15 @@ export function toMessage(record: MessageRecord, content: string, usernames: Map
     content,
     sentAt: record.sentAt,
     clientMessageId: record.clientMessageId,
+    attachments: record.attachments,
   };
+}
+
+/** A message's attachment references as history stores them: one column, null when there are none. */
+export function encodeAttachments(attachments: Attachment[]): Buffer | null {
+  return attachments.length === 0 ? null : Buffer.from(AttachmentList.encode({ attachments }).finish());
+}
+
+export function decodeAttachments(bytes: Uint8Array | null | undefined): Attachment[] {
+  return bytes && bytes.length > 0 ? AttachmentList.decode(bytes).attachments : [];
 }

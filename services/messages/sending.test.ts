@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { UserRef } from "../gen/grpc/parley/internal/v1/directory.js";
+import type { Attachment } from "../gen/grpc/parley/v1/media.js";
 import type { Message } from "../gen/grpc/parley/v1/messages.js";
+import { permissionDenied } from "../kit/errors.js";
 import { MemoryRateLimiter } from "../kit/limiter/limiter.memory.js";
 import { type MessageLog, TOPICS } from "../kit/log/log.js";
 import { Envelope } from "./envelope.js";
@@ -16,6 +18,19 @@ const alice = { userId: "u-alice", username: "alice" };
 const bob = { userId: "u-bob", username: "bob" };
 const carol = { userId: "u-carol", username: "carol" };
 const users: UserRef[] = [alice, bob, carol];
+
+/** Ready attachments as media would resolve them: id -> owner, conversation and reference. */
+const ready = new Map<string, { ownerId: string; conversationId: string; attachment: Attachment }>();
+const attachmentRef = (attachmentId: string): Attachment => ({
+  attachmentId,
+  fileName: `${attachmentId}.png`,
+  contentType: "image/png",
+  sizeBytes: "1234",
+  sha256: "cd".repeat(32),
+  hasThumbnail: true,
+  width: 10,
+  height: 20,
+});
 
 describe("sending and reading messages", () => {
   let stores: TestStores;
@@ -58,6 +73,16 @@ describe("sending and reading messages", () => {
     };
     const envelope = new Envelope(testDataKeys(), { cacheMs: 60_000 });
     sender = new MessageSender({
+      attachments: {
+        resolve: async (ids, senderId, conversationId) =>
+          ids.map((id) => {
+            const entry = ready.get(id);
+            if (!entry || entry.ownerId !== senderId || entry.conversationId !== conversationId) {
+              throw permissionDenied(`attachment ${id} cannot be attached here`);
+            }
+            return entry.attachment;
+          }),
+      },
       directory,
       membership,
       envelope,
@@ -249,6 +274,43 @@ describe("sending and reading messages", () => {
     const carols = await reader.listDirect(carol, { recipientUsername: "", limit: 0, before: "" });
     expect(carols.messages.map((m) => [m.senderUsername, m.recipientUsername, m.content])).toEqual([
       ["alice", "carol", "to carol"],
+    ]);
+  });
+
+  it("carries attachment references on the log and in history, and refuses ones media does not vouch for", async () => {
+    ready.set("att-1", {
+      ownerId: alice.userId,
+      conversationId: "d:u-alice:u-bob",
+      attachment: attachmentRef("att-1"),
+    });
+    ready.set("att-2", {
+      ownerId: alice.userId,
+      conversationId: "d:u-alice:u-bob",
+      attachment: attachmentRef("att-2"),
+    });
+    ready.set("att-carol", {
+      ownerId: alice.userId,
+      conversationId: "d:u-alice:u-carol",
+      attachment: attachmentRef("att-carol"),
+    });
+    const send = (attachmentIds: string[], content = "") =>
+      sender.sendDirect(alice, { recipientUsername: "bob", content, clientMessageId: "", attachmentIds });
+
+    // A photo without a caption is a message.
+    const sent = await send(["att-1", "att-2"]);
+    expect(sent.attachments).toEqual([attachmentRef("att-1"), attachmentRef("att-2")]);
+    await expect(send(["att-carol"], "wrong conversation")).rejects.toMatchObject({
+      code: "permission_denied",
+    });
+    await expect(send(["att-1", "att-1"], "twice")).rejects.toMatchObject({ code: "invalid_argument" });
+    const eleven = Array.from({ length: 11 }, (_, i) => `att-${i}`);
+    await expect(send(eleven, "too many")).rejects.toMatchObject({ code: "invalid_argument" });
+    expect(await logged()).toHaveLength(1);
+
+    await persist(1);
+    const page = await reader.listDirect(bob, { recipientUsername: "alice", limit: 10, before: "" });
+    expect(page.messages.map((m) => m.attachments)).toEqual([
+      [attachmentRef("att-1"), attachmentRef("att-2")],
     ]);
   });
 });

@@ -1,5 +1,6 @@
 import { context, propagation } from "@opentelemetry/api";
 import { MessageRecord } from "../gen/grpc/parley/internal/v1/records.js";
+import type { Attachment } from "../gen/grpc/parley/v1/media.js";
 import type { Message } from "../gen/grpc/parley/v1/messages.js";
 import { DomainError, invalidArgument } from "../kit/errors.js";
 import type { RateLimiter } from "../kit/limiter/limiter.js";
@@ -23,7 +24,22 @@ export interface Author {
   username: string;
 }
 
+/** What messages asks of media: the references of ready attachments the sender uploaded here. */
+export interface AttachmentResolver {
+  resolve(attachmentIds: string[], senderId: string, conversationId: string): Promise<Attachment[]>;
+}
+
+/** Most attachments one message may carry. */
+export const MAX_ATTACHMENTS = 10;
+
+interface SendRequest {
+  content: string;
+  clientMessageId: string;
+  attachmentIds?: string[];
+}
+
 export interface SenderDeps {
+  attachments?: AttachmentResolver;
   directory: CachedDirectory;
   membership: MembershipCheck;
   envelope: Envelope;
@@ -56,10 +72,7 @@ export class MessageSender {
 
   constructor(private readonly deps: SenderDeps) {}
 
-  async sendDirect(
-    author: Author,
-    request: { recipientUsername: string; content: string; clientMessageId: string },
-  ): Promise<Message> {
+  async sendDirect(author: Author, request: SendRequest & { recipientUsername: string }): Promise<Message> {
     this.validate(request);
     await this.limit(author);
     const recipient = await requireRecipient(this.deps.directory, request.recipientUsername);
@@ -76,10 +89,7 @@ export class MessageSender {
     });
   }
 
-  async sendGroup(
-    author: Author,
-    request: { groupId: string; content: string; clientMessageId: string },
-  ): Promise<Message> {
+  async sendGroup(author: Author, request: SendRequest & { groupId: string }): Promise<Message> {
     this.validate(request);
     await this.limit(author);
     await requireMember(this.deps.membership, request.groupId, author.userId);
@@ -92,8 +102,18 @@ export class MessageSender {
     });
   }
 
-  private validate(request: { content: string; clientMessageId: string }): void {
-    if (request.content.trim().length === 0) throw invalidArgument("content must not be empty");
+  private validate(request: SendRequest): void {
+    const attachmentIds = request.attachmentIds ?? [];
+    if (attachmentIds.length > MAX_ATTACHMENTS) {
+      throw invalidArgument(`a message may carry at most ${MAX_ATTACHMENTS} attachments`);
+    }
+    if (new Set(attachmentIds).size !== attachmentIds.length) {
+      throw invalidArgument("attachment_ids must not repeat an id");
+    }
+    // A message that carries attachments may have no text (a photo without a caption).
+    if (request.content.trim().length === 0 && attachmentIds.length === 0) {
+      throw invalidArgument("content must not be empty");
+    }
     if (!request.content.isWellFormed()) throw invalidArgument("content must be valid UTF-8");
     if (Buffer.byteLength(request.content, "utf8") > this.deps.maxContentBytes) {
       throw invalidArgument(`content must be at most ${this.deps.maxContentBytes} bytes`);
@@ -115,13 +135,10 @@ export class MessageSender {
     throw new DomainError("resource_exhausted", "too many messages; slow down", { retryAfterSeconds });
   }
 
-  private async send(
-    author: Author,
-    request: { content: string; clientMessageId: string },
-    target: Target,
-  ): Promise<Message> {
+  private async send(author: Author, request: SendRequest, target: Target): Promise<Message> {
     const { content, clientMessageId } = request;
-    const build = () => this.build(author, target, content, clientMessageId);
+    const attachmentIds = request.attachmentIds ?? [];
+    const build = () => this.build(author, target, content, clientMessageId, attachmentIds);
     let sent: Sent;
     if (!clientMessageId) {
       const record = await build();
@@ -168,7 +185,9 @@ export class MessageSender {
     target: Target,
     content: string,
     clientMessageId: string,
+    attachmentIds: string[],
   ): Promise<MessageRecord> {
+    const attachments = await this.resolveAttachments(attachmentIds, author, target);
     const messageId = newMessageId();
     const sealed = await this.deps.envelope.seal(messageId, target.conversationId, content);
     return {
@@ -180,7 +199,15 @@ export class MessageSender {
       sentAt: timeOfMessageId(messageId),
       clientMessageId,
       ...sealed,
+      attachments,
     };
+  }
+
+  /** Each id must name a ready attachment the author uploaded for this conversation (media decides). */
+  private async resolveAttachments(ids: string[], author: Author, target: Target): Promise<Attachment[]> {
+    if (ids.length === 0) return [];
+    if (!this.deps.attachments) throw new DomainError("unavailable", "attachments are not available");
+    return this.deps.attachments.resolve(ids, author.userId, target.conversationId);
   }
 
   private async append(record: MessageRecord): Promise<void> {

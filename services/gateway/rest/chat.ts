@@ -3,12 +3,13 @@ import { call } from "../../kit/grpc/client.js";
 import { messageJson, messagePageJson } from "../json.js";
 import type { Upstreams } from "../upstreams.js";
 import { ok, type RestRoute } from "./route.js";
-import { pagingFields, parse, queryObject, text } from "./validate.js";
+import { attachmentIds, pagingFields, parse, queryObject, text } from "./validate.js";
 
 const sendBody = z.strictObject({
   recipient: text(),
   message: text(),
   clientMessageId: text().optional(),
+  attachments: attachmentIds,
 });
 
 const historyQuery = z.object({
@@ -32,6 +33,7 @@ export function chatRoutes(upstreams: Upstreams): RestRoute[] {
             recipientUsername: body.recipient,
             content: body.message,
             clientMessageId: body.clientMessageId ?? "",
+            attachmentIds: body.attachments ?? [],
           },
           req.call,
         );

@@ -15,6 +15,12 @@ export function parse<T>(schema: z.ZodType<T>, value: unknown, where = "body"): 
 export const text = () =>
   z.string({ error: (i) => (i.input === undefined ? "is required" : "must be a string") });
 
+/** Optional `attachments` of a send: ids from POST /attachments, each completed. */
+export const attachmentIds = z
+  .array(text().max(64, "is too long"))
+  .max(10, "at most 10 attachments")
+  .optional();
+
 /** Paging query of both history routes: ?limit=1..200&before=<cursor>. */
 export const pagingFields = {
   limit: z

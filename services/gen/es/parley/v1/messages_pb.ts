@@ -6,13 +6,15 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Attachment } from "./media_pb.js";
+import { file_parley_v1_media } from "./media_pb.js";
 import type { Message as Message$1 } from "@bufbuild/protobuf";
 
 /**
  * Describes the file parley/v1/messages.proto.
  */
 export const file_parley_v1_messages: GenFile = /*@__PURE__*/
-  fileDesc("ChhwYXJsZXkvdjEvbWVzc2FnZXMucHJvdG8SCXBhcmxleS52MSL/AQoHTWVzc2FnZRISCgptZXNzYWdlX2lkGAEgASgJEhcKD2NvbnZlcnNhdGlvbl9pZBgCIAEoCRIRCglzZW5kZXJfaWQYAyABKAkSFwoPc2VuZGVyX3VzZXJuYW1lGAQgASgJEhQKDHJlY2lwaWVudF9pZBgFIAEoCRIaChJyZWNpcGllbnRfdXNlcm5hbWUYBiABKAkSEAoIZ3JvdXBfaWQYByABKAkSDwoHY29udGVudBgIIAEoCRIrCgdzZW50X2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFjbGllbnRfbWVzc2FnZV9pZBgKIAEoCSJiChhTZW5kRGlyZWN0TWVzc2FnZVJlcXVlc3QSGgoScmVjaXBpZW50X3VzZXJuYW1lGAEgASgJEg8KB2NvbnRlbnQYAiABKAkSGQoRY2xpZW50X21lc3NhZ2VfaWQYAyABKAkiQAoZU2VuZERpcmVjdE1lc3NhZ2VSZXNwb25zZRIjCgdtZXNzYWdlGAEgASgLMhIucGFybGV5LnYxLk1lc3NhZ2UiVwoXU2VuZEdyb3VwTWVzc2FnZVJlcXVlc3QSEAoIZ3JvdXBfaWQYASABKAkSDwoHY29udGVudBgCIAEoCRIZChFjbGllbnRfbWVzc2FnZV9pZBgDIAEoCSI/ChhTZW5kR3JvdXBNZXNzYWdlUmVzcG9uc2USIwoHbWVzc2FnZRgBIAEoCzISLnBhcmxleS52MS5NZXNzYWdlIlYKGUxpc3REaXJlY3RNZXNzYWdlc1JlcXVlc3QSGgoScmVjaXBpZW50X3VzZXJuYW1lGAEgASgJEg0KBWxpbWl0GAIgASgFEg4KBmJlZm9yZRgDIAEoCSJXChpMaXN0RGlyZWN0TWVzc2FnZXNSZXNwb25zZRIkCghtZXNzYWdlcxgBIAMoCzISLnBhcmxleS52MS5NZXNzYWdlEhMKC25leHRfY3Vyc29yGAIgASgJIksKGExpc3RHcm91cE1lc3NhZ2VzUmVxdWVzdBIQCghncm91cF9pZBgBIAEoCRINCgVsaW1pdBgCIAEoBRIOCgZiZWZvcmUYAyABKAkiVgoZTGlzdEdyb3VwTWVzc2FnZXNSZXNwb25zZRIkCghtZXNzYWdlcxgBIAMoCzISLnBhcmxleS52MS5NZXNzYWdlEhMKC25leHRfY3Vyc29yGAIgASgJMpADCg5NZXNzYWdlU2VydmljZRJeChFTZW5kRGlyZWN0TWVzc2FnZRIjLnBhcmxleS52MS5TZW5kRGlyZWN0TWVzc2FnZVJlcXVlc3QaJC5wYXJsZXkudjEuU2VuZERpcmVjdE1lc3NhZ2VSZXNwb25zZRJbChBTZW5kR3JvdXBNZXNzYWdlEiIucGFybGV5LnYxLlNlbmRHcm91cE1lc3NhZ2VSZXF1ZXN0GiMucGFybGV5LnYxLlNlbmRHcm91cE1lc3NhZ2VSZXNwb25zZRJhChJMaXN0RGlyZWN0TWVzc2FnZXMSJC5wYXJsZXkudjEuTGlzdERpcmVjdE1lc3NhZ2VzUmVxdWVzdBolLnBhcmxleS52MS5MaXN0RGlyZWN0TWVzc2FnZXNSZXNwb25zZRJeChFMaXN0R3JvdXBNZXNzYWdlcxIjLnBhcmxleS52MS5MaXN0R3JvdXBNZXNzYWdlc1JlcXVlc3QaJC5wYXJsZXkudjEuTGlzdEdyb3VwTWVzc2FnZXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChhwYXJsZXkvdjEvbWVzc2FnZXMucHJvdG8SCXBhcmxleS52MSKrAgoHTWVzc2FnZRISCgptZXNzYWdlX2lkGAEgASgJEhcKD2NvbnZlcnNhdGlvbl9pZBgCIAEoCRIRCglzZW5kZXJfaWQYAyABKAkSFwoPc2VuZGVyX3VzZXJuYW1lGAQgASgJEhQKDHJlY2lwaWVudF9pZBgFIAEoCRIaChJyZWNpcGllbnRfdXNlcm5hbWUYBiABKAkSEAoIZ3JvdXBfaWQYByABKAkSDwoHY29udGVudBgIIAEoCRIrCgdzZW50X2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFjbGllbnRfbWVzc2FnZV9pZBgKIAEoCRIqCgthdHRhY2htZW50cxgLIAMoCzIVLnBhcmxleS52MS5BdHRhY2htZW50InoKGFNlbmREaXJlY3RNZXNzYWdlUmVxdWVzdBIaChJyZWNpcGllbnRfdXNlcm5hbWUYASABKAkSDwoHY29udGVudBgCIAEoCRIZChFjbGllbnRfbWVzc2FnZV9pZBgDIAEoCRIWCg5hdHRhY2htZW50X2lkcxgEIAMoCSJAChlTZW5kRGlyZWN0TWVzc2FnZVJlc3BvbnNlEiMKB21lc3NhZ2UYASABKAsyEi5wYXJsZXkudjEuTWVzc2FnZSJvChdTZW5kR3JvdXBNZXNzYWdlUmVxdWVzdBIQCghncm91cF9pZBgBIAEoCRIPCgdjb250ZW50GAIgASgJEhkKEWNsaWVudF9tZXNzYWdlX2lkGAMgASgJEhYKDmF0dGFjaG1lbnRfaWRzGAQgAygJIj8KGFNlbmRHcm91cE1lc3NhZ2VSZXNwb25zZRIjCgdtZXNzYWdlGAEgASgLMhIucGFybGV5LnYxLk1lc3NhZ2UiVgoZTGlzdERpcmVjdE1lc3NhZ2VzUmVxdWVzdBIaChJyZWNpcGllbnRfdXNlcm5hbWUYASABKAkSDQoFbGltaXQYAiABKAUSDgoGYmVmb3JlGAMgASgJIlcKGkxpc3REaXJlY3RNZXNzYWdlc1Jlc3BvbnNlEiQKCG1lc3NhZ2VzGAEgAygLMhIucGFybGV5LnYxLk1lc3NhZ2USEwoLbmV4dF9jdXJzb3IYAiABKAkiSwoYTGlzdEdyb3VwTWVzc2FnZXNSZXF1ZXN0EhAKCGdyb3VwX2lkGAEgASgJEg0KBWxpbWl0GAIgASgFEg4KBmJlZm9yZRgDIAEoCSJWChlMaXN0R3JvdXBNZXNzYWdlc1Jlc3BvbnNlEiQKCG1lc3NhZ2VzGAEgAygLMhIucGFybGV5LnYxLk1lc3NhZ2USEwoLbmV4dF9jdXJzb3IYAiABKAkykAMKDk1lc3NhZ2VTZXJ2aWNlEl4KEVNlbmREaXJlY3RNZXNzYWdlEiMucGFybGV5LnYxLlNlbmREaXJlY3RNZXNzYWdlUmVxdWVzdBokLnBhcmxleS52MS5TZW5kRGlyZWN0TWVzc2FnZVJlc3BvbnNlElsKEFNlbmRHcm91cE1lc3NhZ2USIi5wYXJsZXkudjEuU2VuZEdyb3VwTWVzc2FnZVJlcXVlc3QaIy5wYXJsZXkudjEuU2VuZEdyb3VwTWVzc2FnZVJlc3BvbnNlEmEKEkxpc3REaXJlY3RNZXNzYWdlcxIkLnBhcmxleS52MS5MaXN0RGlyZWN0TWVzc2FnZXNSZXF1ZXN0GiUucGFybGV5LnYxLkxpc3REaXJlY3RNZXNzYWdlc1Jlc3BvbnNlEl4KEUxpc3RHcm91cE1lc3NhZ2VzEiMucGFybGV5LnYxLkxpc3RHcm91cE1lc3NhZ2VzUmVxdWVzdBokLnBhcmxleS52MS5MaXN0R3JvdXBNZXNzYWdlc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_parley_v1_media]);
 
 /**
  * @generated from message parley.v1.Message
@@ -73,6 +75,13 @@ export type Message = Message$1<"parley.v1.Message"> & {
    * @generated from field: string client_message_id = 10;
    */
   clientMessageId: string;
+
+  /**
+   * References to ready attachments (see MediaService), never their bytes.
+   *
+   * @generated from field: repeated parley.v1.Attachment attachments = 11;
+   */
+  attachments: Attachment[];
 };
 
 /**
@@ -102,6 +111,13 @@ export type SendDirectMessageRequest = Message$1<"parley.v1.SendDirectMessageReq
    * @generated from field: string client_message_id = 3;
    */
   clientMessageId: string;
+
+  /**
+   * Ids of ready attachments the sender uploaded for this conversation.
+   *
+   * @generated from field: repeated string attachment_ids = 4;
+   */
+  attachmentIds: string[];
 };
 
 /**
@@ -146,6 +162,11 @@ export type SendGroupMessageRequest = Message$1<"parley.v1.SendGroupMessageReque
    * @generated from field: string client_message_id = 3;
    */
   clientMessageId: string;
+
+  /**
+   * @generated from field: repeated string attachment_ids = 4;
+   */
+  attachmentIds: string[];
 };
 
 /**

@@ -19,6 +19,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
+import { Attachment } from "./media.js";
 
 export const protobufPackage = "parley.v1";
 
@@ -38,6 +39,8 @@ export interface Message {
   content: string;
   sentAt: Date | undefined;
   clientMessageId: string;
+  /** References to ready attachments (see MediaService), never their bytes. */
+  attachments: Attachment[];
 }
 
 export interface SendDirectMessageRequest {
@@ -45,6 +48,8 @@ export interface SendDirectMessageRequest {
   content: string;
   /** Makes a retried send return the first send's message. */
   clientMessageId: string;
+  /** Ids of ready attachments the sender uploaded for this conversation. */
+  attachmentIds: string[];
 }
 
 export interface SendDirectMessageResponse {
@@ -55,6 +60,7 @@ export interface SendGroupMessageRequest {
   groupId: string;
   content: string;
   clientMessageId: string;
+  attachmentIds: string[];
 }
 
 export interface SendGroupMessageResponse {
@@ -100,6 +106,7 @@ function createBaseMessage(): Message {
     content: "",
     sentAt: undefined,
     clientMessageId: "",
+    attachments: [],
   };
 }
 
@@ -134,6 +141,9 @@ export const Message: MessageFns<Message> = {
     }
     if (message.clientMessageId !== "") {
       writer.uint32(82).string(message.clientMessageId);
+    }
+    for (const v of message.attachments) {
+      Attachment.encode(v!, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -231,6 +241,14 @@ export const Message: MessageFns<Message> = {
             message.clientMessageId = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.attachments.push(Attachment.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -291,6 +309,9 @@ export const Message: MessageFns<Message> = {
         : isSet(object.client_message_id)
         ? globalThis.String(object.client_message_id)
         : "",
+      attachments: globalThis.Array.isArray(object?.attachments)
+        ? object.attachments.map((e: any) => Attachment.fromJSON(e))
+        : [],
     };
   },
 
@@ -326,12 +347,15 @@ export const Message: MessageFns<Message> = {
     if (message.clientMessageId !== "") {
       obj.clientMessageId = message.clientMessageId;
     }
+    if (message.attachments?.length) {
+      obj.attachments = message.attachments.map((e) => Attachment.toJSON(e));
+    }
     return obj;
   },
 };
 
 function createBaseSendDirectMessageRequest(): SendDirectMessageRequest {
-  return { recipientUsername: "", content: "", clientMessageId: "" };
+  return { recipientUsername: "", content: "", clientMessageId: "", attachmentIds: [] };
 }
 
 export const SendDirectMessageRequest: MessageFns<SendDirectMessageRequest> = {
@@ -344,6 +368,9 @@ export const SendDirectMessageRequest: MessageFns<SendDirectMessageRequest> = {
     }
     if (message.clientMessageId !== "") {
       writer.uint32(26).string(message.clientMessageId);
+    }
+    for (const v of message.attachmentIds) {
+      writer.uint32(34).string(v!);
     }
     return writer;
   },
@@ -385,6 +412,14 @@ export const SendDirectMessageRequest: MessageFns<SendDirectMessageRequest> = {
             message.clientMessageId = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.attachmentIds.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -410,6 +445,11 @@ export const SendDirectMessageRequest: MessageFns<SendDirectMessageRequest> = {
         : isSet(object.client_message_id)
         ? globalThis.String(object.client_message_id)
         : "",
+      attachmentIds: globalThis.Array.isArray(object?.attachmentIds)
+        ? object.attachmentIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.attachment_ids)
+        ? object.attachment_ids.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -423,6 +463,9 @@ export const SendDirectMessageRequest: MessageFns<SendDirectMessageRequest> = {
     }
     if (message.clientMessageId !== "") {
       obj.clientMessageId = message.clientMessageId;
+    }
+    if (message.attachmentIds?.length) {
+      obj.attachmentIds = message.attachmentIds;
     }
     return obj;
   },
@@ -487,7 +530,7 @@ export const SendDirectMessageResponse: MessageFns<SendDirectMessageResponse> = 
 };
 
 function createBaseSendGroupMessageRequest(): SendGroupMessageRequest {
-  return { groupId: "", content: "", clientMessageId: "" };
+  return { groupId: "", content: "", clientMessageId: "", attachmentIds: [] };
 }
 
 export const SendGroupMessageRequest: MessageFns<SendGroupMessageRequest> = {
@@ -500,6 +543,9 @@ export const SendGroupMessageRequest: MessageFns<SendGroupMessageRequest> = {
     }
     if (message.clientMessageId !== "") {
       writer.uint32(26).string(message.clientMessageId);
+    }
+    for (const v of message.attachmentIds) {
+      writer.uint32(34).string(v!);
     }
     return writer;
   },
@@ -541,6 +587,14 @@ export const SendGroupMessageRequest: MessageFns<SendGroupMessageRequest> = {
             message.clientMessageId = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.attachmentIds.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -566,6 +620,11 @@ export const SendGroupMessageRequest: MessageFns<SendGroupMessageRequest> = {
         : isSet(object.client_message_id)
         ? globalThis.String(object.client_message_id)
         : "",
+      attachmentIds: globalThis.Array.isArray(object?.attachmentIds)
+        ? object.attachmentIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.attachment_ids)
+        ? object.attachment_ids.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -579,6 +638,9 @@ export const SendGroupMessageRequest: MessageFns<SendGroupMessageRequest> = {
     }
     if (message.clientMessageId !== "") {
       obj.clientMessageId = message.clientMessageId;
+    }
+    if (message.attachmentIds?.length) {
+      obj.attachmentIds = message.attachmentIds;
     }
     return obj;
   },

@@ -6,13 +6,15 @@ import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Attachment } from "../../v1/media_pb.js";
+import { file_parley_v1_media } from "../../v1/media_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file parley/internal/v1/records.proto.
  */
 export const file_parley_internal_v1_records: GenFile = /*@__PURE__*/
-  fileDesc("CiBwYXJsZXkvaW50ZXJuYWwvdjEvcmVjb3Jkcy5wcm90bxIScGFybGV5LmludGVybmFsLnYxIvcBCg1NZXNzYWdlUmVjb3JkEhIKCm1lc3NhZ2VfaWQYASABKAkSFwoPY29udmVyc2F0aW9uX2lkGAIgASgJEhEKCXNlbmRlcl9pZBgDIAEoCRIUCgxyZWNpcGllbnRfaWQYBCABKAkSEAoIZ3JvdXBfaWQYBSABKAkSKwoHc2VudF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGQoRY2xpZW50X21lc3NhZ2VfaWQYByABKAkSEgoKY2lwaGVydGV4dBgIIAEoDBINCgVub25jZRgJIAEoDBITCgt3cmFwcGVkX2tleRgKIAEoDCLuAgoKR3JvdXBFdmVudBIQCghldmVudF9pZBgBIAEoCRIQCghncm91cF9pZBgCIAEoCRIQCghhY3Rvcl9pZBgDIAEoCRIvCgtvY2N1cnJlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoHY3JlYXRlZBgFIAEoCzIgLnBhcmxleS5pbnRlcm5hbC52MS5Hcm91cENyZWF0ZWRIABI3CgxtZW1iZXJfYWRkZWQYBiABKAsyHy5wYXJsZXkuaW50ZXJuYWwudjEuTWVtYmVyQWRkZWRIABI7Cg5tZW1iZXJfcmVtb3ZlZBgHIAEoCzIhLnBhcmxleS5pbnRlcm5hbC52MS5NZW1iZXJSZW1vdmVkSAASRAoTbWVtYmVyX3JvbGVfY2hhbmdlZBgIIAEoCzIlLnBhcmxleS5pbnRlcm5hbC52MS5NZW1iZXJSb2xlQ2hhbmdlZEgAQggKBmNoYW5nZSIwCgxHcm91cENyZWF0ZWQSDAoEbmFtZRgBIAEoCRISCgptZW1iZXJfaWRzGAIgAygJIh4KC01lbWJlckFkZGVkEg8KB3VzZXJfaWQYASABKAkiIAoNTWVtYmVyUmVtb3ZlZBIPCgd1c2VyX2lkGAEgASgJIjIKEU1lbWJlclJvbGVDaGFuZ2VkEg8KB3VzZXJfaWQYASABKAkSDAoEcm9sZRgCIAEoCWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("CiBwYXJsZXkvaW50ZXJuYWwvdjEvcmVjb3Jkcy5wcm90bxIScGFybGV5LmludGVybmFsLnYxIqMCCg1NZXNzYWdlUmVjb3JkEhIKCm1lc3NhZ2VfaWQYASABKAkSFwoPY29udmVyc2F0aW9uX2lkGAIgASgJEhEKCXNlbmRlcl9pZBgDIAEoCRIUCgxyZWNpcGllbnRfaWQYBCABKAkSEAoIZ3JvdXBfaWQYBSABKAkSKwoHc2VudF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGQoRY2xpZW50X21lc3NhZ2VfaWQYByABKAkSEgoKY2lwaGVydGV4dBgIIAEoDBINCgVub25jZRgJIAEoDBITCgt3cmFwcGVkX2tleRgKIAEoDBIqCgthdHRhY2htZW50cxgLIAMoCzIVLnBhcmxleS52MS5BdHRhY2htZW50IjwKDkF0dGFjaG1lbnRMaXN0EioKC2F0dGFjaG1lbnRzGAEgAygLMhUucGFybGV5LnYxLkF0dGFjaG1lbnQiowMKCkdyb3VwRXZlbnQSEAoIZXZlbnRfaWQYASABKAkSEAoIZ3JvdXBfaWQYAiABKAkSEAoIYWN0b3JfaWQYAyABKAkSLwoLb2NjdXJyZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKB2NyZWF0ZWQYBSABKAsyIC5wYXJsZXkuaW50ZXJuYWwudjEuR3JvdXBDcmVhdGVkSAASNwoMbWVtYmVyX2FkZGVkGAYgASgLMh8ucGFybGV5LmludGVybmFsLnYxLk1lbWJlckFkZGVkSAASOwoObWVtYmVyX3JlbW92ZWQYByABKAsyIS5wYXJsZXkuaW50ZXJuYWwudjEuTWVtYmVyUmVtb3ZlZEgAEkQKE21lbWJlcl9yb2xlX2NoYW5nZWQYCCABKAsyJS5wYXJsZXkuaW50ZXJuYWwudjEuTWVtYmVyUm9sZUNoYW5nZWRIABIzCgdyZW5hbWVkGAkgASgLMiAucGFybGV5LmludGVybmFsLnYxLkdyb3VwUmVuYW1lZEgAQggKBmNoYW5nZSIwCgxHcm91cENyZWF0ZWQSDAoEbmFtZRgBIAEoCRISCgptZW1iZXJfaWRzGAIgAygJIh4KC01lbWJlckFkZGVkEg8KB3VzZXJfaWQYASABKAkiIAoNTWVtYmVyUmVtb3ZlZBIPCgd1c2VyX2lkGAEgASgJIjIKEU1lbWJlclJvbGVDaGFuZ2VkEg8KB3VzZXJfaWQYASABKAkSDAoEcm9sZRgCIAEoCSIcCgxHcm91cFJlbmFtZWQSDAoEbmFtZRgBIAEoCWIGcHJvdG8z", [file_google_protobuf_timestamp, file_parley_v1_media]);
 
 /**
  * MessageRecord is one message as it travels on topic parley.messages and as
@@ -74,6 +76,13 @@ export type MessageRecord = Message<"parley.internal.v1.MessageRecord"> & {
    * @generated from field: bytes wrapped_key = 10;
    */
   wrappedKey: Uint8Array;
+
+  /**
+   * References to the message's attachments (objects in storage), never bytes.
+   *
+   * @generated from field: repeated parley.v1.Attachment attachments = 11;
+   */
+  attachments: Attachment[];
 };
 
 /**
@@ -82,6 +91,25 @@ export type MessageRecord = Message<"parley.internal.v1.MessageRecord"> & {
  */
 export const MessageRecordSchema: GenMessage<MessageRecord> = /*@__PURE__*/
   messageDesc(file_parley_internal_v1_records, 0);
+
+/**
+ * The attachments of one message, as history stores them in one column.
+ *
+ * @generated from message parley.internal.v1.AttachmentList
+ */
+export type AttachmentList = Message<"parley.internal.v1.AttachmentList"> & {
+  /**
+   * @generated from field: repeated parley.v1.Attachment attachments = 1;
+   */
+  attachments: Attachment[];
+};
+
+/**
+ * Describes the message parley.internal.v1.AttachmentList.
+ * Use `create(AttachmentListSchema)` to create a new message.
+ */
+export const AttachmentListSchema: GenMessage<AttachmentList> = /*@__PURE__*/
+  messageDesc(file_parley_internal_v1_records, 1);
 
 /**
  * GroupEvent is one change of a group, on topic parley.groups (key = group id).
@@ -136,6 +164,12 @@ export type GroupEvent = Message<"parley.internal.v1.GroupEvent"> & {
      */
     value: MemberRoleChanged;
     case: "memberRoleChanged";
+  } | {
+    /**
+     * @generated from field: parley.internal.v1.GroupRenamed renamed = 9;
+     */
+    value: GroupRenamed;
+    case: "renamed";
   } | { case: undefined; value?: undefined };
 };
 
@@ -144,7 +178,7 @@ export type GroupEvent = Message<"parley.internal.v1.GroupEvent"> & {
  * Use `create(GroupEventSchema)` to create a new message.
  */
 export const GroupEventSchema: GenMessage<GroupEvent> = /*@__PURE__*/
-  messageDesc(file_parley_internal_v1_records, 1);
+  messageDesc(file_parley_internal_v1_records, 2);
 
 /**
  * @generated from message parley.internal.v1.GroupCreated
@@ -166,7 +200,7 @@ export type GroupCreated = Message<"parley.internal.v1.GroupCreated"> & {
  * Use `create(GroupCreatedSchema)` to create a new message.
  */
 export const GroupCreatedSchema: GenMessage<GroupCreated> = /*@__PURE__*/
-  messageDesc(file_parley_internal_v1_records, 2);
+  messageDesc(file_parley_internal_v1_records, 3);
 
 /**
  * @generated from message parley.internal.v1.MemberAdded
@@ -183,7 +217,7 @@ export type MemberAdded = Message<"parley.internal.v1.MemberAdded"> & {
  * Use `create(MemberAddedSchema)` to create a new message.
  */
 export const MemberAddedSchema: GenMessage<MemberAdded> = /*@__PURE__*/
-  messageDesc(file_parley_internal_v1_records, 3);
+  messageDesc(file_parley_internal_v1_records, 4);
 
 /**
  * @generated from message parley.internal.v1.MemberRemoved
@@ -200,7 +234,7 @@ export type MemberRemoved = Message<"parley.internal.v1.MemberRemoved"> & {
  * Use `create(MemberRemovedSchema)` to create a new message.
  */
 export const MemberRemovedSchema: GenMessage<MemberRemoved> = /*@__PURE__*/
-  messageDesc(file_parley_internal_v1_records, 4);
+  messageDesc(file_parley_internal_v1_records, 5);
 
 /**
  * @generated from message parley.internal.v1.MemberRoleChanged
@@ -222,5 +256,22 @@ export type MemberRoleChanged = Message<"parley.internal.v1.MemberRoleChanged"> 
  * Use `create(MemberRoleChangedSchema)` to create a new message.
  */
 export const MemberRoleChangedSchema: GenMessage<MemberRoleChanged> = /*@__PURE__*/
-  messageDesc(file_parley_internal_v1_records, 5);
+  messageDesc(file_parley_internal_v1_records, 6);
+
+/**
+ * @generated from message parley.internal.v1.GroupRenamed
+ */
+export type GroupRenamed = Message<"parley.internal.v1.GroupRenamed"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message parley.internal.v1.GroupRenamed.
+ * Use `create(GroupRenamedSchema)` to create a new message.
+ */
+export const GroupRenamedSchema: GenMessage<GroupRenamed> = /*@__PURE__*/
+  messageDesc(file_parley_internal_v1_records, 7);
 

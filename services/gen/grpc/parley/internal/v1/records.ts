@@ -7,6 +7,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../../google/protobuf/timestamp.js";
+import { Attachment } from "../../v1/media.js";
 
 export const protobufPackage = "parley.internal.v1";
 
@@ -29,6 +30,13 @@ export interface MessageRecord {
   nonce: Buffer;
   /** The data key, wrapped by the crypto service for this conversation. */
   wrappedKey: Buffer;
+  /** References to the message's attachments (objects in storage), never bytes. */
+  attachments: Attachment[];
+}
+
+/** The attachments of one message, as history stores them in one column. */
+export interface AttachmentList {
+  attachments: Attachment[];
 }
 
 /** GroupEvent is one change of a group, on topic parley.groups (key = group id). */
@@ -41,6 +49,7 @@ export interface GroupEvent {
   memberAdded?: MemberAdded | undefined;
   memberRemoved?: MemberRemoved | undefined;
   memberRoleChanged?: MemberRoleChanged | undefined;
+  renamed?: GroupRenamed | undefined;
 }
 
 export interface GroupCreated {
@@ -61,6 +70,10 @@ export interface MemberRoleChanged {
   role: string;
 }
 
+export interface GroupRenamed {
+  name: string;
+}
+
 function createBaseMessageRecord(): MessageRecord {
   return {
     messageId: "",
@@ -73,6 +86,7 @@ function createBaseMessageRecord(): MessageRecord {
     ciphertext: Buffer.alloc(0),
     nonce: Buffer.alloc(0),
     wrappedKey: Buffer.alloc(0),
+    attachments: [],
   };
 }
 
@@ -107,6 +121,9 @@ export const MessageRecord: MessageFns<MessageRecord> = {
     }
     if (message.wrappedKey.length !== 0) {
       writer.uint32(82).bytes(message.wrappedKey);
+    }
+    for (const v of message.attachments) {
+      Attachment.encode(v!, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -204,6 +221,14 @@ export const MessageRecord: MessageFns<MessageRecord> = {
             message.wrappedKey = Buffer.from(reader.bytes());
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.attachments.push(Attachment.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -260,6 +285,9 @@ export const MessageRecord: MessageFns<MessageRecord> = {
         : isSet(object.wrapped_key)
         ? Buffer.from(bytesFromBase64(object.wrapped_key))
         : Buffer.alloc(0),
+      attachments: globalThis.Array.isArray(object?.attachments)
+        ? object.attachments.map((e: any) => Attachment.fromJSON(e))
+        : [],
     };
   },
 
@@ -295,6 +323,71 @@ export const MessageRecord: MessageFns<MessageRecord> = {
     if (message.wrappedKey.length !== 0) {
       obj.wrappedKey = base64FromBytes(message.wrappedKey);
     }
+    if (message.attachments?.length) {
+      obj.attachments = message.attachments.map((e) => Attachment.toJSON(e));
+    }
+    return obj;
+  },
+};
+
+function createBaseAttachmentList(): AttachmentList {
+  return { attachments: [] };
+}
+
+export const AttachmentList: MessageFns<AttachmentList> = {
+  encode(message: AttachmentList, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.attachments) {
+      Attachment.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AttachmentList {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAttachmentList();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.attachments.push(Attachment.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AttachmentList {
+    return {
+      attachments: globalThis.Array.isArray(object?.attachments)
+        ? object.attachments.map((e: any) => Attachment.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: AttachmentList): unknown {
+    const obj: any = {};
+    if (message.attachments?.length) {
+      obj.attachments = message.attachments.map((e) => Attachment.toJSON(e));
+    }
     return obj;
   },
 };
@@ -309,6 +402,7 @@ function createBaseGroupEvent(): GroupEvent {
     memberAdded: undefined,
     memberRemoved: undefined,
     memberRoleChanged: undefined,
+    renamed: undefined,
   };
 }
 
@@ -337,6 +431,9 @@ export const GroupEvent: MessageFns<GroupEvent> = {
     }
     if (message.memberRoleChanged !== undefined) {
       MemberRoleChanged.encode(message.memberRoleChanged, writer.uint32(66).fork()).join();
+    }
+    if (message.renamed !== undefined) {
+      GroupRenamed.encode(message.renamed, writer.uint32(74).fork()).join();
     }
     return writer;
   },
@@ -418,6 +515,14 @@ export const GroupEvent: MessageFns<GroupEvent> = {
             message.memberRoleChanged = MemberRoleChanged.decode(reader, reader.uint32());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.renamed = GroupRenamed.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -468,6 +573,7 @@ export const GroupEvent: MessageFns<GroupEvent> = {
         : isSet(object.member_role_changed)
         ? MemberRoleChanged.fromJSON(object.member_role_changed)
         : undefined,
+      renamed: isSet(object.renamed) ? GroupRenamed.fromJSON(object.renamed) : undefined,
     };
   },
 
@@ -496,6 +602,9 @@ export const GroupEvent: MessageFns<GroupEvent> = {
     }
     if (message.memberRoleChanged !== undefined) {
       obj.memberRoleChanged = MemberRoleChanged.toJSON(message.memberRoleChanged);
+    }
+    if (message.renamed !== undefined) {
+      obj.renamed = GroupRenamed.toJSON(message.renamed);
     }
     return obj;
   },
@@ -782,6 +891,64 @@ export const MemberRoleChanged: MessageFns<MemberRoleChanged> = {
     }
     if (message.role !== "") {
       obj.role = message.role;
+    }
+    return obj;
+  },
+};
+
+function createBaseGroupRenamed(): GroupRenamed {
+  return { name: "" };
+}
+
+export const GroupRenamed: MessageFns<GroupRenamed> = {
+  encode(message: GroupRenamed, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GroupRenamed {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGroupRenamed();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GroupRenamed {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+  },
+
+  toJSON(message: GroupRenamed): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
     }
     return obj;
   },
