@@ -67,6 +67,7 @@ export async function startParley(options: StartOptions = {}): Promise<RunningPa
     sql: (service) => infra.sql(service),
     messageLog: () => infra.messageLog(),
     rateLimiter: (name, rate) => infra.rateLimiter(name, rate),
+    redis: () => infra.redis(),
     grpcBind: (service) =>
       env[`PARLEY_${service.toUpperCase()}_LISTEN`] ??
       `${grpcHost}:${allInOne ? 0 : DEFAULT_GRPC_PORTS[service]}`,

@@ -1,12 +1,17 @@
 import { authConfig } from "./auth/config.js";
 import { cryptoConfig } from "./crypto/config.js";
+import { deliveryConfig } from "./delivery/config.js";
 import { gatewayConfig } from "./gateway/config.js";
+import { eventsConfig } from "./gateway/events/config.js";
 import { groupsConfig } from "./groups/config.js";
+import { blobConfig } from "./kit/blob/blob.config.js";
 import type { ConfigSpec, Setting } from "./kit/config.js";
 import { infraConfig } from "./kit/infra.js";
 import { kafkaLogConfig } from "./kit/log/log.kafka.config.js";
 import { processConfig } from "./kit/process-config.js";
+import { mediaConfig } from "./media/config.js";
 import { messagesConfig } from "./messages/config.js";
+import { presenceConfig } from "./presence/config.js";
 
 /** Every setting Parley reads, by area, in the order the README documents them. */
 export const CONFIG_CATALOGUE: [string, ConfigSpec<Record<string, Setting>>][] = [
@@ -14,10 +19,15 @@ export const CONFIG_CATALOGUE: [string, ConfigSpec<Record<string, Setting>>][] =
   ["infrastructure", infraConfig],
   ["kafka", kafkaLogConfig],
   ["gateway", gatewayConfig],
+  ["gateway events", eventsConfig],
   ["auth", authConfig],
   ["groups", groupsConfig],
   ["messages", messagesConfig],
   ["crypto", cryptoConfig],
+  ["media", mediaConfig],
+  ["media storage", blobConfig],
+  ["presence", presenceConfig],
+  ["delivery", deliveryConfig],
 ];
 
 interface SchemaDef {

@@ -1,9 +1,12 @@
 import { authModule } from "./auth/index.js";
 import { cryptoModule } from "./crypto/index.js";
+import { deliveryModule } from "./delivery/index.js";
 import { gatewayModule } from "./gateway/index.js";
 import { groupsModule } from "./groups/index.js";
 import type { ParleyModule, TargetName } from "./kit/module.js";
+import { mediaModule } from "./media/index.js";
 import { messagesModule } from "./messages/index.js";
+import { presenceModule } from "./presence/index.js";
 
 /** The one registry: target name -> module. `all` runs every one of them. */
 export const TARGETS: Record<TargetName, ParleyModule> = {
@@ -11,6 +14,9 @@ export const TARGETS: Record<TargetName, ParleyModule> = {
   crypto: cryptoModule,
   groups: groupsModule,
   messages: messagesModule,
+  media: mediaModule,
+  presence: presenceModule,
+  delivery: deliveryModule,
   gateway: gatewayModule,
 };
 

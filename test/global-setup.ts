@@ -2,11 +2,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
-import { ensureRealServers } from "./real-servers.js";
+import { ensureRealServers, REAL_SERVERS } from "./real-servers.js";
 
 /**
  * Once per test run:
- * - the real servers (PostgreSQL, Redis, Kafka, Cassandra) are started by deps/up.sh, which installs
+ * - the real servers (PostgreSQL, Redis, Kafka, Cassandra, S3) are started by deps/up.sh, which installs
  *   them on a bare machine and does nothing when they already run; their settings (PARLEY_TEST_*)
  *   go into the environment every test worker inherits. They stay up afterwards for quick reruns;
  *   `npm run deps:down` stops them.
@@ -15,7 +15,7 @@ import { ensureRealServers } from "./real-servers.js";
  */
 export default async function setup() {
   const started = performance.now();
-  Object.assign(process.env, ensureRealServers());
+  Object.assign(process.env, ensureRealServers([...REAL_SERVERS, "s3"]));
   console.error(`real servers ready in ${Math.round((performance.now() - started) / 1000)} s`);
 
   const root = mkdtempSync(join(tmpdir(), "parley-template-"));

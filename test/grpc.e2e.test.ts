@@ -24,6 +24,7 @@ const SERVICES: [ServiceName, string][] = [
   ["groups", "parley.v1.GroupService"],
   ["crypto", "parley.v1.CryptoService"],
   ["messages", "parley.v1.MessageService"],
+  ["media", "parley.v1.MediaService"],
 ];
 
 const HealthClient = makeClientConstructor(healthService, "grpc.health.v1.Health");
@@ -118,7 +119,7 @@ describe("a grpc-js client calling a service directly", () => {
     const messages = track(new MessageServiceClient(address("messages"), credentials.createInsecure()));
     const sent = await unary<{ message?: { senderId: string } }>((cb) =>
       messages.sendDirectMessage(
-        { recipientUsername: peer.username, content: "over grpc", clientMessageId: "" },
+        { recipientUsername: peer.username, content: "over grpc", clientMessageId: "", attachmentIds: [] },
         bearer(user.token),
         cb,
       ),

@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MESH_TARGETS } from "../scripts/mesh/plan.js";
 import { newUser, restClient } from "./clients.js";
 import { startTestMesh, type TestMesh } from "./mesh.js";
 import { restScenarios } from "./rest.scenarios.js";
@@ -23,12 +24,13 @@ describe("mesh mode", () => {
   it("runs one process per target, each on the real servers its modules use", async () => {
     const pids = Object.values(mesh.processes).map((p) => p.pid);
     expect(pids.every((pid) => typeof pid === "number" && pid !== process.pid)).toBe(true);
-    expect(new Set(pids).size).toBe(5);
+    expect(new Set(pids).size).toBe(MESH_TARGETS.length);
     expect(await mesh.roles()).toEqual({
       auth: ["postgres:auth", "redis"],
       crypto: [],
       groups: ["kafka", "postgres:groups"],
       messages: ["cassandra", "kafka", "postgres:messages", "redis"],
+      media: ["postgres:media", "s3"],
       gateway: [],
     });
     expect(mesh.mesh.failure()).toBeUndefined();

@@ -15,7 +15,7 @@ const plan: MeshPlan = {
   secrets: {
     kek: "k".repeat(44),
     signingKeySecret: "s".repeat(44),
-    databasePasswords: { auth: "pa", groups: "pg", messages: "pm" },
+    databasePasswords: { auth: "pa", groups: "pg", messages: "pm", media: "pd", delivery: "pl" },
   },
   dataDir: "/data",
 };
@@ -45,7 +45,36 @@ describe("the mesh plan", () => {
       "PARLEY_MESSAGES_DATABASE_URL",
       "PARLEY_REDIS_URL",
     ]);
-    expect(configured("gateway")).toEqual([]);
+    expect(configured("media")).toEqual(["PARLEY_MEDIA_DATABASE_URL", "PARLEY_MEDIA_URL_SECRET"]);
+    // Without S3, media and the gateway share a local attachment folder and its URL signing key.
+    expect(configured("gateway")).toEqual(["PARLEY_MEDIA_URL_SECRET"]);
+    expect(processEnv(plan, "gateway").PARLEY_MEDIA_LOCAL_DIR).toBe(
+      processEnv(plan, "media").PARLEY_MEDIA_LOCAL_DIR,
+    );
+  });
+
+  it("gives media, and only media, the S3 server and a bucket of the mesh's own", () => {
+    const s3 = {
+      endpoint: "http://127.0.0.1:57000",
+      region: "us-east-1",
+      accessKeyId: "a",
+      secretAccessKey: "s",
+    };
+    const withS3: MeshPlan = {
+      ...plan,
+      servers: { ...plan.servers, s3 },
+      names: { ...plan.names, s3Bucket: "b1" },
+    };
+    const media = processEnv(withS3, "media");
+    expect(media.PARLEY_MEDIA_S3_ENDPOINT).toBe(s3.endpoint);
+    expect(media.PARLEY_MEDIA_S3_BUCKET).toBe("b1");
+    expect(media.PARLEY_MEDIA_LOCAL_DIR).toBeUndefined();
+    for (const target of MESH_TARGETS.filter((t) => t !== "media")) {
+      expect(
+        Object.keys(processEnv(withS3, target)).filter((k) => k.startsWith("PARLEY_MEDIA_S3")),
+        target,
+      ).toEqual([]);
+    }
   });
 
   it("connects each service to its own database as its own role, never as the superuser", () => {
@@ -65,7 +94,7 @@ describe("the mesh plan", () => {
       ports.add(String(listen));
       ports.add(String(env.PARLEY_ADMIN_PORT));
     }
-    expect(ports.size).toBe(10);
+    expect(ports.size).toBe(2 * MESH_TARGETS.length);
   });
 
   it("keeps the launcher's own settings from leaking into its children", () => {

@@ -2,6 +2,12 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import {
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from "@aws-sdk/client-s3";
 import cassandra from "cassandra-driver";
 import { Kafka, logLevel } from "kafkajs";
 import { dropDatabases } from "../scripts/mesh/databases.js";
@@ -45,6 +51,7 @@ export async function startTestMesh(
     databasePrefix: `mesh_${run}_`,
     kafkaPrefix: `mesh-${run}.`,
     cqlKeyspace: `mesh_${run}`,
+    s3Bucket: `parley-mesh-${run}`,
   };
   const dataDir = mkdtempSync(join(tmpdir(), "parley-mesh-"));
   const verbose = process.env.MESH_LOG === "1";
@@ -126,8 +133,28 @@ async function cleanUp(servers: RealServers, names: MeshNames): Promise<void> {
       client.execute(`DROP KEYSPACE IF EXISTS ${names.cqlKeyspace}`).finally(() => client.shutdown()),
     );
   }
+  if (servers.s3 && names.s3Bucket) jobs.push(removeBucket(servers.s3, names.s3Bucket));
   const results = await Promise.allSettled(jobs);
   for (const result of results) {
     if (result.status === "rejected") console.error("mesh clean-up:", (result.reason as Error).message);
+  }
+}
+
+/** Empties and removes a mesh's attachment bucket. */
+async function removeBucket(s3: NonNullable<RealServers["s3"]>, bucket: string): Promise<void> {
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+  });
+  try {
+    const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket })).catch(() => undefined);
+    const keys = (listed?.Contents ?? []).map((o) => ({ Key: o.Key ?? "" }));
+    if (keys.length > 0)
+      await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
+    if (listed) await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+  } finally {
+    client.destroy();
   }
 }

@@ -44,6 +44,7 @@ describe("a gateway whose services are down", () => {
       "parley.v1.AuthService",
       "parley.v1.CryptoService",
       "parley.v1.GroupService",
+      "parley.v1.MediaService",
       "parley.v1.MessageService",
     ]);
     for (const state of Object.values(ready.body.services)) expect(state).not.toBe("SERVING");

@@ -439,6 +439,7 @@ export function restScenarios(target: () => RestTarget): void {
         "parley.v1.MessageService": "SERVING",
         "parley.v1.GroupService": "SERVING",
         "parley.v1.CryptoService": "SERVING",
+        "parley.v1.MediaService": "SERVING",
       });
     });
 

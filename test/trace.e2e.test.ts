@@ -1,6 +1,8 @@
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually } from "../services/kit/testing/eventually.js";
 import { newUser, restClient } from "./clients.js";
+import { connectEvents, kindOf } from "./event-clients.js";
 import { startTestParley, type TestParley } from "./harness.js";
 
 const exporter = new InMemorySpanExporter();
@@ -36,5 +38,40 @@ describe("tracing", () => {
     // No span of this send started a trace of its own.
     const roots = inTrace.filter((s) => !s.parentSpanContext);
     expect(roots).toHaveLength(1);
+  });
+
+  it("follows a message from the send through the log and delivery to the gateway holding the stream", async () => {
+    const api = restClient(parley.url);
+    const alice = await newUser(api, "alice");
+    const bob = await newUser(api, "bob");
+    const stream = connectEvents(parley.url, { token: bob.token });
+    try {
+      // Live before sending, so the message is pushed (not replayed).
+      while (kindOf(await stream.next(15_000)) !== "control:LIVE");
+      exporter.reset();
+      const sent = await api.post(
+        "/chat/send",
+        { recipient: bob.username, message: "followed" },
+        alice.token,
+      );
+      let received = await stream.next(15_000);
+      while (kindOf(received) !== "message") received = await stream.next(15_000);
+      expect(received.message.message.messageId).toBe(sent.body.messageId);
+
+      const spans = () => exporter.getFinishedSpans();
+      const send = spans().find((s) => s.name === "parley.v1.MessageService/SendDirectMessage");
+      const traceId = send?.spanContext().traceId;
+      expect(traceId).toBeDefined();
+      const inTrace = () => spans().filter((s) => s.spanContext().traceId === traceId);
+      // delivery's push span ends when the gateway's acknowledgement arrives, which may be just
+      // after the client has the message.
+      await eventually(async () => inTrace().some((s) => s.name === "delivery push"), 5_000);
+      const names = inTrace().map((s) => s.name);
+      expect(names).toContain("delivery fan-out parley.messages");
+      expect(names).toContain("delivery push");
+      expect(names).toContain("gateway push");
+    } finally {
+      stream.close();
+    }
   });
 });

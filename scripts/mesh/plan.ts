@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -15,9 +15,20 @@ export const MESH_TARGETS = [
   "crypto",
   "groups",
   "messages",
+  "presence",
+  "delivery",
+  "media",
   "gateway",
 ] as const satisfies TargetName[];
-export const MESH_SERVICES = ["auth", "crypto", "groups", "messages"] as const satisfies ServiceName[];
+export const MESH_SERVICES = [
+  "auth",
+  "crypto",
+  "groups",
+  "messages",
+  "presence",
+  "delivery",
+  "media",
+] as const satisfies ServiceName[];
 
 /** The real servers a mesh runs on, as deps/up.sh writes them to .deps/env (PARLEY_TEST_*). */
 export interface RealServers {
@@ -27,9 +38,10 @@ export interface RealServers {
   redisUrl?: string;
   cqlContactPoints?: string;
   cqlLocalDc?: string;
+  s3?: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
 }
 
-export type RealServer = "postgres" | "kafka" | "redis" | "cassandra";
+export type RealServer = "postgres" | "kafka" | "redis" | "cassandra" | "s3";
 
 /** Which servers each process is given: only what its own modules use (DESIGN.md §4). */
 export const NEEDS: Record<TargetName, RealServer[]> = {
@@ -37,11 +49,20 @@ export const NEEDS: Record<TargetName, RealServer[]> = {
   crypto: [],
   groups: ["postgres", "kafka"],
   messages: ["postgres", "kafka", "redis", "cassandra"],
+  presence: ["redis"],
+  delivery: ["postgres", "kafka", "redis"],
+  media: ["postgres", "s3"],
   gateway: [],
 };
 
 /** The services that own a PostgreSQL database. */
-export const SQL_SERVICES = ["auth", "groups", "messages"] as const satisfies ServiceName[];
+export const SQL_SERVICES = [
+  "auth",
+  "groups",
+  "messages",
+  "delivery",
+  "media",
+] as const satisfies ServiceName[];
 export type SqlService = (typeof SQL_SERVICES)[number];
 
 export function realServersFromEnv(env: Record<string, string | undefined>): RealServers {
@@ -51,6 +72,14 @@ export function realServersFromEnv(env: Record<string, string | undefined>): Rea
     redisUrl: env.PARLEY_TEST_REDIS_URL || undefined,
     cqlContactPoints: env.PARLEY_TEST_CQL_CONTACT_POINTS || undefined,
     cqlLocalDc: env.PARLEY_TEST_CQL_LOCAL_DC || undefined,
+    s3: env.PARLEY_TEST_S3_ENDPOINT
+      ? {
+          endpoint: env.PARLEY_TEST_S3_ENDPOINT,
+          region: env.PARLEY_TEST_S3_REGION || "us-east-1",
+          accessKeyId: env.PARLEY_TEST_S3_ACCESS_KEY ?? "",
+          secretAccessKey: env.PARLEY_TEST_S3_SECRET_KEY ?? "",
+        }
+      : undefined,
   };
 }
 
@@ -66,7 +95,16 @@ export function fixedPorts(publicPort: number, grpc: Record<ServiceName, number>
   return {
     public: publicPort,
     grpc,
-    admin: { gateway: 9464, auth: 9465, groups: 9466, crypto: 9467, messages: 9468 },
+    admin: {
+      gateway: 9464,
+      auth: 9465,
+      groups: 9466,
+      crypto: 9467,
+      messages: 9468,
+      presence: 9469,
+      delivery: 9470,
+      media: 9471,
+    },
   };
 }
 
@@ -91,8 +129,25 @@ export async function freePorts(): Promise<MeshPorts> {
   const next = () => ports.shift() as number;
   return {
     public: next(),
-    grpc: { auth: next(), crypto: next(), groups: next(), messages: next() },
-    admin: { auth: next(), crypto: next(), groups: next(), messages: next(), gateway: next() },
+    grpc: {
+      auth: next(),
+      crypto: next(),
+      groups: next(),
+      messages: next(),
+      presence: next(),
+      delivery: next(),
+      media: next(),
+    },
+    admin: {
+      auth: next(),
+      crypto: next(),
+      groups: next(),
+      messages: next(),
+      presence: next(),
+      delivery: next(),
+      media: next(),
+      gateway: next(),
+    },
   };
 }
 
@@ -117,6 +172,8 @@ export function loadSecrets(stateDir: string): MeshSecrets {
       auth: randomBytes(18).toString("base64url"),
       groups: randomBytes(18).toString("base64url"),
       messages: randomBytes(18).toString("base64url"),
+      delivery: randomBytes(18).toString("base64url"),
+      media: randomBytes(18).toString("base64url"),
     },
   };
   try {
@@ -128,13 +185,28 @@ export function loadSecrets(stateDir: string): MeshSecrets {
   // Another mesh may be writing it this instant: an empty or partial file is read again.
   for (let attempt = 0; ; attempt++) {
     try {
-      return JSON.parse(readFileSync(file, "utf8")) as MeshSecrets;
+      return withEveryPassword(JSON.parse(readFileSync(file, "utf8")) as MeshSecrets);
     } catch (err) {
       if (attempt >= 50)
         throw new Error(`${file} is not valid JSON; delete it to generate new secrets`, { cause: err });
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
     }
   }
+}
+
+/**
+ * A state folder made before a service had a database lacks its password: derive one from the
+ * folder's own key, so every process (and every later mesh) agrees without rewriting the file.
+ */
+function withEveryPassword(secrets: MeshSecrets): MeshSecrets {
+  const passwords = { ...secrets.databasePasswords };
+  for (const service of SQL_SERVICES) {
+    passwords[service] ??= createHmac("sha256", Buffer.from(secrets.kek, "base64"))
+      .update(`database password: ${service}`)
+      .digest("base64url")
+      .slice(0, 24);
+  }
+  return { ...secrets, databasePasswords: passwords };
 }
 
 /** Names that keep one mesh's data apart from another's on the same servers. */
@@ -144,6 +216,8 @@ export interface MeshNames {
   /** Kafka topics and consumer groups (when the log adapter supports a prefix). */
   kafkaPrefix?: string;
   cqlKeyspace: string;
+  /** The bucket attachments go to when an S3 server is given (default `parley`). */
+  s3Bucket?: string;
 }
 
 export function databaseName(names: MeshNames, service: SqlService): string {
@@ -211,6 +285,22 @@ export function processEnv(plan: MeshPlan, target: TargetName): Record<string, s
     if (names.kafkaPrefix) env.PARLEY_KAFKA_TOPIC_PREFIX = names.kafkaPrefix;
   }
   if (needs.includes("redis") && servers.redisUrl) env.PARLEY_REDIS_URL = servers.redisUrl;
+  if (needs.includes("s3") && servers.s3) {
+    env.PARLEY_MEDIA_S3_ENDPOINT = servers.s3.endpoint;
+    env.PARLEY_MEDIA_S3_REGION = servers.s3.region;
+    env.PARLEY_MEDIA_S3_ACCESS_KEY_ID = servers.s3.accessKeyId;
+    env.PARLEY_MEDIA_S3_SECRET_ACCESS_KEY = servers.s3.secretAccessKey;
+    env.PARLEY_MEDIA_S3_BUCKET = names.s3Bucket ?? "parley";
+    env.PARLEY_MEDIA_S3_FORCE_PATH_STYLE = "true";
+    env.PARLEY_MEDIA_S3_CREATE_BUCKET = "true";
+  }
+  if (!servers.s3 && (target === "media" || target === "gateway")) {
+    // No S3: media and the gateway share one local attachment folder and URL signing key.
+    env.PARLEY_MEDIA_LOCAL_DIR = join(plan.dataDir, "media-objects");
+    env.PARLEY_MEDIA_URL_SECRET = createHmac("sha256", Buffer.from(secrets.kek, "base64"))
+      .update("media url signing")
+      .digest("base64");
+  }
   if (needs.includes("cassandra") && servers.cqlContactPoints) {
     env.PARLEY_MESSAGES_CQL_CONTACT_POINTS = servers.cqlContactPoints;
     env.PARLEY_MESSAGES_CQL_LOCAL_DC = servers.cqlLocalDc ?? "datacenter1";
@@ -226,8 +316,8 @@ function isSqlService(target: TargetName): target is SqlService {
 /** The variables a mesh sets, removed from the environment children inherit so none leaks in. */
 export function isMeshVariable(key: string): boolean {
   return (
-    /^PARLEY_(AUTH|CRYPTO|GROUPS|MESSAGES|GATEWAY)_(ADDR|LISTEN|DATABASE_URL)$/.test(key) ||
-    /^PARLEY_(KAFKA_|REDIS_URL|MESSAGES_CQL_|CRYPTO_KEK|AUTH_SIGNING_KEY_SECRET|TARGET$|DATA_DIR$|ADMIN_PORT$)/.test(
+    /^PARLEY_(AUTH|CRYPTO|GROUPS|MESSAGES|MEDIA|GATEWAY)_(ADDR|LISTEN|DATABASE_URL)$/.test(key) ||
+    /^PARLEY_(KAFKA_|REDIS_URL|MESSAGES_CQL_|MEDIA_S3_|MEDIA_LOCAL_DIR$|MEDIA_URL_SECRET$|CRYPTO_KEK|AUTH_SIGNING_KEY_SECRET|TARGET$|DATA_DIR$|ADMIN_PORT$)/.test(
       key,
     ) ||
     key === "PORT"

@@ -29,6 +29,8 @@ export async function listen(options: {
   host: string;
   port: number;
   handler: Handler;
+  /** HTTP/1.1 `Upgrade` requests (WebSocket); without it they are refused. */
+  onUpgrade?: (req: IncomingMessage, socket: Socket, head: Buffer) => void;
   /** A connection that sends nothing for this long is dropped. */
   idleTimeoutMs: number;
 }): Promise<Listener> {
@@ -51,6 +53,10 @@ export async function listen(options: {
   // h1 never listens itself (the TCP server hands it sockets), so start the connection tracking
   // that enforces its headers and request timeouts the way listening would.
   h1.emit("listening");
+  if (options.onUpgrade) {
+    const onUpgrade = options.onUpgrade;
+    h1.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => onUpgrade(req, socket, head));
+  }
   const h2 = createHttp2Server({}, options.handler);
   h2.on("session", (session) => {
     sessions.add(session);

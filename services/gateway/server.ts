@@ -1,4 +1,5 @@
-import { createContextValues } from "@connectrpc/connect";
+import type { DescService } from "@bufbuild/protobuf";
+import { type ConnectRouter, createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import cors from "cors";
 import { httpDuration } from "../kit/metrics.js";
@@ -20,6 +21,7 @@ const ALLOWED_HEADERS = [
   "x-user-agent",
   "traceparent",
   "tracestate",
+  "last-event-id",
 ];
 const EXPOSED_HEADERS = ["grpc-status", "grpc-message", "grpc-status-details-bin", "retry-after"];
 
@@ -31,6 +33,8 @@ export interface EdgeOptions {
   upstreamTimeoutMs: number;
   /** Largest request message Connect, gRPC-Web and gRPC may send (their default is 4 GiB). */
   maxBodyBytes: number;
+  /** Services the gateway serves itself (EventsService), never proxied. */
+  local?: { services: DescService[]; routes: (router: ConnectRouter) => void };
 }
 
 /**
@@ -38,17 +42,22 @@ export interface EdgeOptions {
  * and everything else (REST, probes) to the REST router.
  */
 export function createEdgeHandler(options: EdgeOptions): Handler {
+  const local = options.local?.services ?? [];
   const rpcPaths = new Set(
-    PUBLIC_SERVICES.flatMap(({ descriptor }) =>
+    [...PUBLIC_SERVICES.map(({ descriptor }) => descriptor), ...local].flatMap((descriptor) =>
       descriptor.methods.map((method) => `/${descriptor.typeName}/${method.name}`),
     ),
   );
+  const proxied = connectProxyRoutes(
+    PUBLIC_SERVICES.map((s) => s.descriptor).filter((d) => !local.includes(d)),
+    options.upstreams,
+    options.upstreamTimeoutMs,
+  );
   const connect = connectNodeAdapter({
-    routes: connectProxyRoutes(
-      PUBLIC_SERVICES.map((s) => s.descriptor),
-      options.upstreams,
-      options.upstreamTimeoutMs,
-    ),
+    routes: (router) => {
+      proxied(router);
+      options.local?.routes(router);
+    },
     // connect-node's response type narrows write()'s callback; the router only uses the common part.
     readMaxBytes: options.maxBodyBytes,
     fallback: (req, res) => options.rest.handle(req, res as unknown as GatewayResponse),

@@ -3,21 +3,27 @@ import type { Client } from "@grpc/grpc-js";
 import { AuthService } from "../gen/es/parley/v1/auth_pb.js";
 import { CryptoService } from "../gen/es/parley/v1/crypto_pb.js";
 import { GroupService } from "../gen/es/parley/v1/groups_pb.js";
+import { MediaService } from "../gen/es/parley/v1/media_pb.js";
 import { MessageService } from "../gen/es/parley/v1/messages_pb.js";
 import { AuthServiceClient } from "../gen/grpc/parley/v1/auth.js";
 import { CryptoServiceClient } from "../gen/grpc/parley/v1/crypto.js";
 import { GroupServiceClient } from "../gen/grpc/parley/v1/groups.js";
+import { MediaServiceClient } from "../gen/grpc/parley/v1/media.js";
 import { MessageServiceClient } from "../gen/grpc/parley/v1/messages.js";
 import { DomainError } from "../kit/errors.js";
 import { createClient } from "../kit/grpc/client.js";
 import type { AddressBook, ServiceName } from "../kit/module.js";
 
+/** The services that own a public API (presence and delivery are internal only). */
+type PublicOwner = Exclude<ServiceName, "presence" | "delivery">;
+
 /** The public services the gateway serves, and which service process owns each. */
-export const PUBLIC_SERVICES: { descriptor: DescService; owner: ServiceName }[] = [
+export const PUBLIC_SERVICES: { descriptor: DescService; owner: PublicOwner }[] = [
   { descriptor: AuthService, owner: "auth" },
   { descriptor: MessageService, owner: "messages" },
   { descriptor: GroupService, owner: "groups" },
   { descriptor: CryptoService, owner: "crypto" },
+  { descriptor: MediaService, owner: "media" },
 ];
 
 /** One gRPC channel per service; REST uses the typed methods, the Connect proxy the raw ones. */
@@ -26,6 +32,7 @@ export interface Upstreams {
   messages: MessageServiceClient;
   groups: GroupServiceClient;
   crypto: CryptoServiceClient;
+  media: MediaServiceClient;
   /** The client of the service that owns a public service (by its fully-qualified name). */
   owning(typeName: string): Client;
   close(): void;
@@ -41,6 +48,7 @@ export function connectUpstreams(addresses: AddressBook): Upstreams {
     messages: MessageServiceClient,
     groups: GroupServiceClient,
     crypto: CryptoServiceClient,
+    media: MediaServiceClient,
   } as const;
   const open = new Map<ServiceName, Client>();
   function client<S extends keyof typeof constructors>(service: S): InstanceType<(typeof constructors)[S]> {
@@ -73,6 +81,9 @@ export function connectUpstreams(addresses: AddressBook): Upstreams {
     },
     get crypto() {
       return client("crypto");
+    },
+    get media() {
+      return client("media");
     },
     owning(typeName) {
       const owner = owners.get(typeName);

@@ -3,7 +3,7 @@ import { GroupEvent } from "../gen/grpc/parley/internal/v1/records.js";
 import { type MessageLog, TOPICS } from "../kit/log/log.js";
 import type { MemberChange } from "./membership.js";
 
-type Change = Pick<GroupEvent, "created" | "memberAdded" | "memberRemoved" | "memberRoleChanged">;
+type Change = Pick<GroupEvent, "created" | "memberAdded" | "memberRemoved" | "memberRoleChanged" | "renamed">;
 
 /** The event body for a membership change; undefined when nothing changed. */
 export function changeOf(change: MemberChange): Change | undefined {

@@ -9,6 +9,7 @@ import {
   assertCanRead,
   decideAdd,
   decideRemove,
+  decideRename,
   decideSetRole,
   type GroupView,
   initialMembers,
@@ -126,6 +127,26 @@ export function createGroups(deps: GroupsDependencies) {
 
     setMemberRole(actor: UserRef, groupId: string, username: string, role: Role): Promise<GroupView> {
       return change(actor, groupId, username, (facts, target) => decideSetRole(facts, target, role));
+    },
+
+    async rename(actor: UserRef, groupId: string, rawName: string): Promise<GroupView> {
+      const name = validateGroupName(rawName, config.maxNameLength);
+      if (!isGroupId(groupId)) throw groupNotFound();
+      const at = now();
+      const result = await store.rename(groupId, actor.userId, (facts) => decideRename(facts, name), name);
+      if (!result) throw groupNotFound();
+      if (result.renamed)
+        await publish({ groupId, actorId: actor.userId, occurredAt: at, renamed: { name } });
+      return result.group;
+    },
+
+    async listMembers(groupId: string): Promise<{ userId: string; joinedAt: Date }[] | undefined> {
+      return store.listMembers(groupId);
+    },
+
+    async listCoMembers(userId: string): Promise<string[]> {
+      if (userId === "") throw invalidArgument("user_id is required");
+      return store.listCoMembers(userId);
     },
 
     checkMembership(groupId: string, userId: string): Promise<MembershipCheck> {

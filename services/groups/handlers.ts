@@ -1,6 +1,10 @@
 import type {
   CheckMembershipRequest,
   CheckMembershipResponse,
+  ListCoMembersRequest,
+  ListCoMembersResponse,
+  ListMembersRequest,
+  ListMembersResponse,
 } from "../gen/grpc/parley/internal/v1/membership.js";
 import {
   type AddMemberRequest,
@@ -14,6 +18,8 @@ import {
   type ListMyGroupsResponse,
   type RemoveMemberRequest,
   type RemoveMemberResponse,
+  type RenameGroupRequest,
+  type RenameGroupResponse,
   type SetMemberRoleRequest,
   type SetMemberRoleResponse,
 } from "../gen/grpc/parley/v1/groups.js";
@@ -49,6 +55,9 @@ export function groupHandlers(groups: Groups) {
         group: toProto(await groups.setMemberRole(actorOf(ctx), request.groupId, request.username, role)),
       };
     },
+    async renameGroup(request: RenameGroupRequest, ctx: CallContext): Promise<RenameGroupResponse> {
+      return { group: toProto(await groups.rename(actorOf(ctx), request.groupId, request.name)) };
+    },
   };
 }
 
@@ -57,6 +66,14 @@ export function membershipHandlers(groups: Groups) {
   return {
     async checkMembership(request: CheckMembershipRequest): Promise<CheckMembershipResponse> {
       return groups.checkMembership(request.groupId, request.userId);
+    },
+    /** Asked by delivery for every group message it fans out (never cached across batches). */
+    async listMembers(request: ListMembersRequest): Promise<ListMembersResponse> {
+      const members = await groups.listMembers(request.groupId);
+      return { groupExists: members !== undefined, members: members ?? [] };
+    },
+    async listCoMembers(request: ListCoMembersRequest): Promise<ListCoMembersResponse> {
+      return { userIds: await groups.listCoMembers(request.userId) };
     },
   };
 }

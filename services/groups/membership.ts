@@ -185,6 +185,13 @@ export function decideSetRole(facts: MembershipFacts, target: Target, role: Role
   return { kind: "set_role", userId: target.userId, role };
 }
 
+/** Whether a rename changes anything; only the owner and admins may rename. */
+export function decideRename(facts: { actorRole: Role | undefined; name: string }, name: string): boolean {
+  if (facts.actorRole === undefined) throw permissionDenied("you are not a member of this group");
+  if (facts.actorRole === "member") throw permissionDenied("only the owner and admins may rename the group");
+  return facts.name !== name;
+}
+
 function groupFull(maxMembers: number): DomainError {
   return new DomainError("failed_precondition", `a group may have at most ${maxMembers} members`);
 }

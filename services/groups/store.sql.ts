@@ -126,6 +126,51 @@ export class SqlGroupStore implements GroupStore {
     });
   }
 
+  async rename(
+    groupId: string,
+    actorId: string,
+    decide: Parameters<GroupStore["rename"]>[2],
+    name: string,
+  ): ReturnType<GroupStore["rename"]> {
+    if (!isGroupId(groupId)) return undefined;
+    return this.db.transaction(async (tx) => {
+      const [locked] = await tx.query<{ name: string; actor_role: Role | null }>(
+        `SELECT name,
+           (SELECT role FROM group_members WHERE group_id = $1::uuid AND user_id = $2::text) AS actor_role
+         FROM groups WHERE group_id = $1::uuid FOR UPDATE`,
+        [groupId, actorId],
+      );
+      if (!locked) return undefined;
+      const renamed = decide({ actorRole: locked.actor_role ?? undefined, name: locked.name });
+      if (renamed) await tx.query("UPDATE groups SET name = $2 WHERE group_id = $1::uuid", [groupId, name]);
+      return { group: (await loadGroup(tx, groupId)) as GroupView, renamed };
+    });
+  }
+
+  async listMembers(groupId: string): Promise<{ userId: string; joinedAt: Date }[] | undefined> {
+    if (!isGroupId(groupId)) return undefined;
+    const rows = await this.db.query<{ user_id: string | null; joined_at: Date | null }>(
+      `SELECT m.user_id, m.joined_at FROM groups g
+         LEFT JOIN group_members m ON m.group_id = g.group_id
+       WHERE g.group_id = $1::uuid ORDER BY m.joined_at, m.user_id`,
+      [groupId],
+    );
+    if (rows.length === 0) return undefined;
+    return rows
+      .filter((row) => row.user_id !== null)
+      .map((row) => ({ userId: row.user_id as string, joinedAt: row.joined_at as Date }));
+  }
+
+  async listCoMembers(userId: string): Promise<string[]> {
+    const rows = await this.db.query<{ user_id: string }>(
+      `SELECT DISTINCT other.user_id FROM group_members mine
+         JOIN group_members other ON other.group_id = mine.group_id
+       WHERE mine.user_id = $1::text AND other.user_id <> $1::text`,
+      [userId],
+    );
+    return rows.map((row) => row.user_id);
+  }
+
   async checkMembership(groupId: string, userId: string): Promise<MembershipCheck> {
     if (!isGroupId(groupId)) return { groupExists: false, isMember: false, memberIds: [] };
     // A member (the common case) is answered by this one query on the primary key.

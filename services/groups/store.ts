@@ -34,6 +34,21 @@ export interface GroupStore {
     decide: (facts: MembershipFacts) => MemberChange,
     at: Date,
   ): Promise<{ group: GroupView; change: MemberChange } | undefined>;
+  /**
+   * Renames a group under the same lock as membership changes: `decide` sees the actor's role and
+   * the current name, throws to refuse, and says whether anything changes. undefined when there
+   * is no such group.
+   */
+  rename(
+    groupId: string,
+    actorId: string,
+    decide: (facts: { actorRole: Role | undefined; name: string }) => boolean,
+    name: string,
+  ): Promise<{ group: GroupView; renamed: boolean } | undefined>;
   /** Asked on every message send and read, so it is never cached. */
   checkMembership(groupId: string, userId: string): Promise<MembershipCheck>;
+  /** The current members with when each joined; undefined when there is no such group. */
+  listMembers(groupId: string): Promise<{ userId: string; joinedAt: Date }[] | undefined>;
+  /** Everyone who shares a group with `userId`, without them, each once. */
+  listCoMembers(userId: string): Promise<string[]>;
 }

@@ -6,6 +6,9 @@ export const DEFAULT_GRPC_PORTS: Record<ServiceName, number> = {
   groups: 50052,
   crypto: 50053,
   messages: 50054,
+  presence: 50055,
+  delivery: 50056,
+  media: 50057,
 };
 
 export function createAddressBook(env: NodeJS.ProcessEnv): AddressBook {

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { createLocalJWKSet, errors, type JSONWebKeySet, type JWK, jwtVerify } from "jose";
 import { DomainError, unauthenticated } from "./errors.js";
+import { jwksFetches } from "./metrics.js";
 
 export const TOKEN_ISSUER = "parley";
 export const TOKEN_AUDIENCE = "parley";
@@ -99,7 +100,9 @@ export class TokenVerifier {
         const keys = await this.options.fetchKeys();
         this.keySet = createLocalJWKSet({ keys } as JSONWebKeySet);
         this.lastFetch = this.options.now();
+        jwksFetches.inc({ result: "ok" });
       } catch (err) {
+        jwksFetches.inc({ result: "error" });
         throw new DomainError("unavailable", "cannot fetch signing keys", { cause: err });
       } finally {
         this.fetching = undefined;

@@ -1,3 +1,5 @@
+import { blobConfig, usesS3 } from "./blob/blob.config.js";
+import { s3Probe } from "./blob/blob.probe.js";
 import { cqlProbe, endpointOf, kafkaProbe, redisProbe, sqlProbe } from "./dependency-probes.js";
 import { type Infra, infraConfig } from "./infra.js";
 import type { ServiceName, TargetName } from "./module.js";
@@ -36,6 +38,11 @@ export function watchDependencies(options: {
   if (options.targets.includes("messages") && cqlContactPoints.length > 0) {
     const probe = cqlProbe(cqlContactPoints, env.PARLEY_MESSAGES_CQL_LOCAL_DC ?? "datacenter1");
     readiness.register("cassandra", probe.check, probe.close);
+  }
+  const blobs = blobConfig.load(env);
+  if (options.targets.includes("media") && usesS3(blobs)) {
+    const probe = s3Probe(blobs);
+    readiness.register("s3", probe.check, probe.close);
   }
 
   const opening = new Map<ServiceName, Promise<Awaited<ReturnType<Infra["sql"]>>>>();
@@ -77,6 +84,13 @@ export function watchDependencies(options: {
         readiness.register("redis", probe.check, probe.close);
       }
       return infra.rateLimiter(name, rate);
+    },
+    redis() {
+      if (settings.redisUrl) {
+        const probe = redisProbe(settings.redisUrl);
+        readiness.register("redis", probe.check, probe.close);
+      }
+      return infra.redis();
     },
     close: () => infra.close(),
   };

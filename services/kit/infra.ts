@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import type { Redis } from "ioredis";
 import { z } from "zod";
 import { defineConfig, list } from "./config.js";
 import type { RateLimit, RateLimiter } from "./limiter/limiter.js";
@@ -35,6 +36,16 @@ export const infraConfig = defineConfig({
     schema: z.string().optional(),
     help: "PostgreSQL URL of the messages service's own database (idempotency keys; history when no CQL store is set). Unset: PGlite.",
   },
+  deliveryDatabaseUrl: {
+    env: "PARLEY_DELIVERY_DATABASE_URL",
+    schema: z.string().optional(),
+    help: "PostgreSQL URL of the delivery service's own database (inboxes, markers, settings). Unset: PGlite.",
+  },
+  mediaDatabaseUrl: {
+    env: "PARLEY_MEDIA_DATABASE_URL",
+    schema: z.string().optional(),
+    help: "PostgreSQL URL of the media service's own database (attachment metadata). Unset: PGlite.",
+  },
   kafkaBrokers: {
     env: "PARLEY_KAFKA_BROKERS",
     schema: list().default([]),
@@ -63,6 +74,8 @@ export interface Infra {
   sql(service: ServiceName): Promise<SqlDatabase>;
   messageLog(): Promise<MessageLog>;
   rateLimiter(name: string, rate: RateLimit): RateLimiter;
+  /** The shared Redis connection when one is configured. */
+  redis(): Redis | undefined;
   close(): Promise<void>;
 }
 
@@ -72,6 +85,8 @@ export function createInfra(options: { env: NodeJS.ProcessEnv; dataDir: string; 
     auth: config.authDatabaseUrl,
     groups: config.groupsDatabaseUrl,
     messages: config.messagesDatabaseUrl,
+    delivery: config.deliveryDatabaseUrl,
+    media: config.mediaDatabaseUrl,
   };
   const databases = new Map<string, Promise<SqlDatabase>>();
   const openDatabase = (name: ServiceName | "log"): Promise<SqlDatabase> => {
@@ -120,6 +135,7 @@ export function createInfra(options: { env: NodeJS.ProcessEnv; dataDir: string; 
             options.logger.child({ component: "rate-limiter", limiter: name }),
           )
         : new MemoryRateLimiter(rate),
+    redis: () => redis,
     async close() {
       if (log) await (await log.catch(() => undefined))?.close();
       for (const db of databases.values()) await (await db.catch(() => undefined))?.close();

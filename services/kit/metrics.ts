@@ -76,6 +76,13 @@ export const rateLimited = new Counter({
   registers: [registry],
 });
 
+export const jwksFetches = new Counter({
+  name: "parley_jwks_fetches_total",
+  help: "Fetches of the auth service's signing keys (JWKS) by token verifiers, by result (ok or error).",
+  labelNames: ["result"] as const,
+  registers: [registry],
+});
+
 /** What the admin port answers on /readyz: a status code and a JSON body. */
 export type AdminProbe = () => Promise<{ status: number; body: unknown }>;
 

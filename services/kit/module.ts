@@ -1,3 +1,4 @@
+import type { Redis } from "ioredis";
 import type { TokenVerifier } from "./auth-verifier.js";
 import type { RateLimit, RateLimiter } from "./limiter/limiter.js";
 import type { MessageLog } from "./log/log.js";
@@ -5,7 +6,7 @@ import type { Logger } from "./logger.js";
 import type { ProcessConfig } from "./process-config.js";
 import type { SqlDatabase } from "./sql/database.js";
 
-export type ServiceName = "auth" | "groups" | "crypto" | "messages";
+export type ServiceName = "auth" | "groups" | "crypto" | "messages" | "presence" | "delivery" | "media";
 export type TargetName = ServiceName | "gateway";
 
 /** Where each service's gRPC server is: PARLEY_<SERVICE>_ADDR, else the one started in this process. */
@@ -26,6 +27,8 @@ export interface ModuleContext {
   messageLog(): Promise<MessageLog>;
   /** A limiter shared by every replica when Redis is configured, else this process's own. */
   rateLimiter(name: string, rate: RateLimit): RateLimiter;
+  /** The process's Redis connection when PARLEY_REDIS_URL is set (shared; never quit it), else undefined. */
+  redis?(): Redis | undefined;
   /** The bind address for a service's gRPC server. */
   grpcBind(service: ServiceName): string;
 }

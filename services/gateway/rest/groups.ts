@@ -3,12 +3,16 @@ import { call } from "../../kit/grpc/client.js";
 import { groupJson, messageJson, messagePageJson, ROLE_BY_NAME } from "../json.js";
 import type { Upstreams } from "../upstreams.js";
 import { created, ok, type RestRoute } from "./route.js";
-import { pagingFields, parse, queryObject, text } from "./validate.js";
+import { attachmentIds, pagingFields, parse, queryObject, text } from "./validate.js";
 
 const createBody = z.strictObject({ name: text(), members: z.array(text()).max(1024) });
 const addMemberBody = z.strictObject({ member: text(), role: z.enum(["member", "admin"]).optional() });
 const removeMemberBody = z.strictObject({ member: text() });
-const sendBody = z.strictObject({ message: text(), clientMessageId: text().optional() });
+const sendBody = z.strictObject({
+  message: text(),
+  clientMessageId: text().optional(),
+  attachments: attachmentIds,
+});
 const historyQuery = z.object(pagingFields);
 
 /** The seed's group routes: create, add/remove member, send, history. */
@@ -77,6 +81,7 @@ export function groupRoutes(upstreams: Upstreams): RestRoute[] {
             groupId: groupIdOf(req.params),
             content: body.message,
             clientMessageId: body.clientMessageId ?? "",
+            attachmentIds: body.attachments ?? [],
           },
           req.call,
         );

@@ -1,5 +1,7 @@
 import type { z } from "zod";
 import type { CallOptionsLite } from "../../kit/grpc/client.js";
+import type { GatewayRequest } from "../request-context.js";
+import type { GatewayResponse } from "./respond.js";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "DELETE";
 
@@ -11,6 +13,8 @@ export interface RestRequest {
   body<T>(schema: z.ZodType<T>): Promise<T>;
   /** Forwarded on every service call: the caller's token and address. */
   call: CallOptionsLite;
+  /** The HTTP exchange itself, for a route that streams its response (SSE). */
+  http: { req: GatewayRequest; res: GatewayResponse };
 }
 
 export interface RestReply {
@@ -25,7 +29,8 @@ export interface RestRoute {
   path: string;
   /** Needs `Authorization: Bearer <access token>`; checked before the body is read. */
   auth: boolean;
-  handle(req: RestRequest): Promise<RestReply>;
+  /** The reply to send as JSON; undefined when the handler wrote the response itself (a stream). */
+  handle(req: RestRequest): Promise<RestReply | undefined>;
 }
 
 export const ok = (body: unknown): RestReply => ({ status: 200, body });

@@ -73,8 +73,9 @@ export function createRestRouter(options: RestRouterOptions): RestRouter {
               clientAddress: clientAddressOf(req, options.trustProxy),
               timeoutMs: options.upstreamTimeoutMs,
             },
+            http: { req, res },
           });
-          sendJson(res, reply.status, reply.body, reply.headers);
+          if (reply) sendJson(res, reply.status, reply.body, reply.headers);
         },
       ).catch((err: unknown) => sendError(req, res, err, options.logger));
     },

@@ -19,7 +19,7 @@ import { TailReader } from "./log.kafka.tail.js";
 /** How long a new topic may take to get a leader for every partition. */
 const TOPIC_READY_MS = 10_000;
 /** Topics created at start-up; any other topic is created when first used. */
-const KNOWN_TOPICS = [TOPICS.messages, TOPICS.groups, `${TOPICS.messages}.dlq`];
+const KNOWN_TOPICS = [TOPICS.messages, TOPICS.groups, TOPICS.receipts, `${TOPICS.messages}.dlq`];
 
 export interface KafkaLogOptions extends KafkaLogConfig {
   brokers: string[];

@@ -56,4 +56,5 @@ export interface MessageLog {
 export const TOPICS = {
   messages: "parley.messages",
   groups: "parley.groups",
+  receipts: "parley.receipts",
 } as const;

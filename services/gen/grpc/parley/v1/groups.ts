@@ -138,6 +138,15 @@ export interface SetMemberRoleResponse {
   group: Group | undefined;
 }
 
+export interface RenameGroupRequest {
+  groupId: string;
+  name: string;
+}
+
+export interface RenameGroupResponse {
+  group: Group | undefined;
+}
+
 function createBaseGroupMember(): GroupMember {
   return { userId: "", username: "", role: 0, joinedAt: undefined };
 }
@@ -1185,6 +1194,143 @@ export const SetMemberRoleResponse: MessageFns<SetMemberRoleResponse> = {
   },
 };
 
+function createBaseRenameGroupRequest(): RenameGroupRequest {
+  return { groupId: "", name: "" };
+}
+
+export const RenameGroupRequest: MessageFns<RenameGroupRequest> = {
+  encode(message: RenameGroupRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.groupId !== "") {
+      writer.uint32(10).string(message.groupId);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RenameGroupRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRenameGroupRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.groupId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RenameGroupRequest {
+    return {
+      groupId: isSet(object.groupId)
+        ? globalThis.String(object.groupId)
+        : isSet(object.group_id)
+        ? globalThis.String(object.group_id)
+        : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+    };
+  },
+
+  toJSON(message: RenameGroupRequest): unknown {
+    const obj: any = {};
+    if (message.groupId !== "") {
+      obj.groupId = message.groupId;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+};
+
+function createBaseRenameGroupResponse(): RenameGroupResponse {
+  return { group: undefined };
+}
+
+export const RenameGroupResponse: MessageFns<RenameGroupResponse> = {
+  encode(message: RenameGroupResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.group !== undefined) {
+      Group.encode(message.group, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RenameGroupResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRenameGroupResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.group = Group.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RenameGroupResponse {
+    return { group: isSet(object.group) ? Group.fromJSON(object.group) : undefined };
+  },
+
+  toJSON(message: RenameGroupResponse): unknown {
+    const obj: any = {};
+    if (message.group !== undefined) {
+      obj.group = Group.toJSON(message.group);
+    }
+    return obj;
+  },
+};
+
 /**
  * GroupService manages groups and their members. Owners and admins manage
  * members; a member may remove themself (leave); the owner cannot be removed.
@@ -1249,6 +1395,16 @@ export const GroupServiceService = {
       Buffer.from(SetMemberRoleResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SetMemberRoleResponse => SetMemberRoleResponse.decode(value),
   },
+  /** The owner and admins rename a group; every member gets a group change event. */
+  renameGroup: {
+    path: "/parley.v1.GroupService/RenameGroup" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RenameGroupRequest): Buffer => Buffer.from(RenameGroupRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RenameGroupRequest => RenameGroupRequest.decode(value),
+    responseSerialize: (value: RenameGroupResponse): Buffer => Buffer.from(RenameGroupResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RenameGroupResponse => RenameGroupResponse.decode(value),
+  },
 } as const;
 
 export interface GroupServiceServer extends UntypedServiceImplementation {
@@ -1259,6 +1415,8 @@ export interface GroupServiceServer extends UntypedServiceImplementation {
   removeMember: handleUnaryCall<RemoveMemberRequest, RemoveMemberResponse>;
   /** Only the owner changes roles. */
   setMemberRole: handleUnaryCall<SetMemberRoleRequest, SetMemberRoleResponse>;
+  /** The owner and admins rename a group; every member gets a group change event. */
+  renameGroup: handleUnaryCall<RenameGroupRequest, RenameGroupResponse>;
 }
 
 export interface GroupServiceClient extends Client {
@@ -1352,6 +1510,22 @@ export interface GroupServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SetMemberRoleResponse) => void,
+  ): ClientUnaryCall;
+  /** The owner and admins rename a group; every member gets a group change event. */
+  renameGroup(
+    request: RenameGroupRequest,
+    callback: (error: ServiceError | null, response: RenameGroupResponse) => void,
+  ): ClientUnaryCall;
+  renameGroup(
+    request: RenameGroupRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RenameGroupResponse) => void,
+  ): ClientUnaryCall;
+  renameGroup(
+    request: RenameGroupRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RenameGroupResponse) => void,
   ): ClientUnaryCall;
 }
 

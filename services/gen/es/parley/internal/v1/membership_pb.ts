@@ -4,13 +4,15 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file parley/internal/v1/membership.proto.
  */
 export const file_parley_internal_v1_membership: GenFile = /*@__PURE__*/
-  fileDesc("CiNwYXJsZXkvaW50ZXJuYWwvdjEvbWVtYmVyc2hpcC5wcm90bxIScGFybGV5LmludGVybmFsLnYxIjsKFkNoZWNrTWVtYmVyc2hpcFJlcXVlc3QSEAoIZ3JvdXBfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCSJWChdDaGVja01lbWJlcnNoaXBSZXNwb25zZRIUCgxncm91cF9leGlzdHMYASABKAgSEQoJaXNfbWVtYmVyGAIgASgIEhIKCm1lbWJlcl9pZHMYAyADKAkyfwoRTWVtYmVyc2hpcFNlcnZpY2USagoPQ2hlY2tNZW1iZXJzaGlwEioucGFybGV5LmludGVybmFsLnYxLkNoZWNrTWVtYmVyc2hpcFJlcXVlc3QaKy5wYXJsZXkuaW50ZXJuYWwudjEuQ2hlY2tNZW1iZXJzaGlwUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("CiNwYXJsZXkvaW50ZXJuYWwvdjEvbWVtYmVyc2hpcC5wcm90bxIScGFybGV5LmludGVybmFsLnYxIjsKFkNoZWNrTWVtYmVyc2hpcFJlcXVlc3QSEAoIZ3JvdXBfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCSJWChdDaGVja01lbWJlcnNoaXBSZXNwb25zZRIUCgxncm91cF9leGlzdHMYASABKAgSEQoJaXNfbWVtYmVyGAIgASgIEhIKCm1lbWJlcl9pZHMYAyADKAkiJgoSTGlzdE1lbWJlcnNSZXF1ZXN0EhAKCGdyb3VwX2lkGAEgASgJIlMKEUdyb3VwTWVtYmVySm9pbmVkEg8KB3VzZXJfaWQYASABKAkSLQoJam9pbmVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJjChNMaXN0TWVtYmVyc1Jlc3BvbnNlEhQKDGdyb3VwX2V4aXN0cxgBIAEoCBI2CgdtZW1iZXJzGAIgAygLMiUucGFybGV5LmludGVybmFsLnYxLkdyb3VwTWVtYmVySm9pbmVkIicKFExpc3RDb01lbWJlcnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkiKQoVTGlzdENvTWVtYmVyc1Jlc3BvbnNlEhAKCHVzZXJfaWRzGAEgAygJMsUCChFNZW1iZXJzaGlwU2VydmljZRJqCg9DaGVja01lbWJlcnNoaXASKi5wYXJsZXkuaW50ZXJuYWwudjEuQ2hlY2tNZW1iZXJzaGlwUmVxdWVzdBorLnBhcmxleS5pbnRlcm5hbC52MS5DaGVja01lbWJlcnNoaXBSZXNwb25zZRJeCgtMaXN0TWVtYmVycxImLnBhcmxleS5pbnRlcm5hbC52MS5MaXN0TWVtYmVyc1JlcXVlc3QaJy5wYXJsZXkuaW50ZXJuYWwudjEuTGlzdE1lbWJlcnNSZXNwb25zZRJkCg1MaXN0Q29NZW1iZXJzEigucGFybGV5LmludGVybmFsLnYxLkxpc3RDb01lbWJlcnNSZXF1ZXN0GikucGFybGV5LmludGVybmFsLnYxLkxpc3RDb01lbWJlcnNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message parley.internal.v1.CheckMembershipRequest
@@ -64,6 +66,103 @@ export const CheckMembershipResponseSchema: GenMessage<CheckMembershipResponse> 
   messageDesc(file_parley_internal_v1_membership, 1);
 
 /**
+ * @generated from message parley.internal.v1.ListMembersRequest
+ */
+export type ListMembersRequest = Message<"parley.internal.v1.ListMembersRequest"> & {
+  /**
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+};
+
+/**
+ * Describes the message parley.internal.v1.ListMembersRequest.
+ * Use `create(ListMembersRequestSchema)` to create a new message.
+ */
+export const ListMembersRequestSchema: GenMessage<ListMembersRequest> = /*@__PURE__*/
+  messageDesc(file_parley_internal_v1_membership, 2);
+
+/**
+ * @generated from message parley.internal.v1.GroupMemberJoined
+ */
+export type GroupMemberJoined = Message<"parley.internal.v1.GroupMemberJoined"> & {
+  /**
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp joined_at = 2;
+   */
+  joinedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message parley.internal.v1.GroupMemberJoined.
+ * Use `create(GroupMemberJoinedSchema)` to create a new message.
+ */
+export const GroupMemberJoinedSchema: GenMessage<GroupMemberJoined> = /*@__PURE__*/
+  messageDesc(file_parley_internal_v1_membership, 3);
+
+/**
+ * @generated from message parley.internal.v1.ListMembersResponse
+ */
+export type ListMembersResponse = Message<"parley.internal.v1.ListMembersResponse"> & {
+  /**
+   * @generated from field: bool group_exists = 1;
+   */
+  groupExists: boolean;
+
+  /**
+   * @generated from field: repeated parley.internal.v1.GroupMemberJoined members = 2;
+   */
+  members: GroupMemberJoined[];
+};
+
+/**
+ * Describes the message parley.internal.v1.ListMembersResponse.
+ * Use `create(ListMembersResponseSchema)` to create a new message.
+ */
+export const ListMembersResponseSchema: GenMessage<ListMembersResponse> = /*@__PURE__*/
+  messageDesc(file_parley_internal_v1_membership, 4);
+
+/**
+ * @generated from message parley.internal.v1.ListCoMembersRequest
+ */
+export type ListCoMembersRequest = Message<"parley.internal.v1.ListCoMembersRequest"> & {
+  /**
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+};
+
+/**
+ * Describes the message parley.internal.v1.ListCoMembersRequest.
+ * Use `create(ListCoMembersRequestSchema)` to create a new message.
+ */
+export const ListCoMembersRequestSchema: GenMessage<ListCoMembersRequest> = /*@__PURE__*/
+  messageDesc(file_parley_internal_v1_membership, 5);
+
+/**
+ * @generated from message parley.internal.v1.ListCoMembersResponse
+ */
+export type ListCoMembersResponse = Message<"parley.internal.v1.ListCoMembersResponse"> & {
+  /**
+   * Distinct, without the user themself.
+   *
+   * @generated from field: repeated string user_ids = 1;
+   */
+  userIds: string[];
+};
+
+/**
+ * Describes the message parley.internal.v1.ListCoMembersResponse.
+ * Use `create(ListCoMembersResponseSchema)` to create a new message.
+ */
+export const ListCoMembersResponseSchema: GenMessage<ListCoMembersResponse> = /*@__PURE__*/
+  messageDesc(file_parley_internal_v1_membership, 6);
+
+/**
  * MembershipService (served by groups) answers whether a user is a current
  * member of a group. Never cached by callers: removal takes effect at once.
  *
@@ -77,6 +176,28 @@ export const MembershipService: GenService<{
     methodKind: "unary";
     input: typeof CheckMembershipRequestSchema;
     output: typeof CheckMembershipResponseSchema;
+  },
+  /**
+   * The current members of a group with when each joined (delivery: a member
+   * added later does not get older messages).
+   *
+   * @generated from rpc parley.internal.v1.MembershipService.ListMembers
+   */
+  listMembers: {
+    methodKind: "unary";
+    input: typeof ListMembersRequestSchema;
+    output: typeof ListMembersResponseSchema;
+  },
+  /**
+   * Everyone who shares at least one group with the user (delivery: the
+   * audience of the user's presence).
+   *
+   * @generated from rpc parley.internal.v1.MembershipService.ListCoMembers
+   */
+  listCoMembers: {
+    methodKind: "unary";
+    input: typeof ListCoMembersRequestSchema;
+    output: typeof ListCoMembersResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_parley_internal_v1_membership, 0);

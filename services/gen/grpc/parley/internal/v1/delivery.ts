@@ -63,7 +63,19 @@ export interface UserEvent {
     | Event
     | undefined;
   /** When the message/receipt was durably appended (send->deliver latency). */
-  appendedAt: Date | undefined;
+  appendedAt:
+    | Date
+    | undefined;
+  /**
+   * W3C trace context of the fan-out that pushed it, so a trace follows a
+   * message from the send through Kafka to each gateway push.
+   */
+  traceContext: { [key: string]: string };
+}
+
+export interface UserEvent_TraceContextEntry {
+  key: string;
+  value: string;
 }
 
 export interface RecordReceiptRequest {
@@ -354,7 +366,7 @@ export const ReplayResponse: MessageFns<ReplayResponse> = {
 };
 
 function createBaseUserEvent(): UserEvent {
-  return { userId: "", seq: "0", event: undefined, appendedAt: undefined };
+  return { userId: "", seq: "0", event: undefined, appendedAt: undefined, traceContext: {} };
 }
 
 export const UserEvent: MessageFns<UserEvent> = {
@@ -371,6 +383,9 @@ export const UserEvent: MessageFns<UserEvent> = {
     if (message.appendedAt !== undefined) {
       Timestamp.encode(toTimestamp(message.appendedAt), writer.uint32(34).fork()).join();
     }
+    globalThis.Object.entries(message.traceContext).forEach(([key, value]: [string, string]) => {
+      UserEvent_TraceContextEntry.encode({ key: key as any, value }, writer.uint32(42).fork()).join();
+    });
     return writer;
   },
 
@@ -419,6 +434,17 @@ export const UserEvent: MessageFns<UserEvent> = {
             message.appendedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            const entry5 = UserEvent_TraceContextEntry.decode(reader, reader.uint32());
+            if (entry5.value !== undefined) {
+              message.traceContext[entry5.key] = entry5.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -445,6 +471,33 @@ export const UserEvent: MessageFns<UserEvent> = {
         : isSet(object.appended_at)
         ? fromJsonTimestamp(object.appended_at)
         : undefined,
+      traceContext: isObject(object.traceContext)
+        ? (globalThis.Object.entries(object.traceContext) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.trace_context)
+        ? (globalThis.Object.entries(object.trace_context) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -461,6 +514,90 @@ export const UserEvent: MessageFns<UserEvent> = {
     }
     if (message.appendedAt !== undefined) {
       obj.appendedAt = message.appendedAt.toISOString();
+    }
+    if (message.traceContext) {
+      const entries = globalThis.Object.entries(message.traceContext) as [string, string][];
+      if (entries.length > 0) {
+        obj.traceContext = {};
+        entries.forEach(([k, v]) => {
+          obj.traceContext[k] = v;
+        });
+      }
+    }
+    return obj;
+  },
+};
+
+function createBaseUserEvent_TraceContextEntry(): UserEvent_TraceContextEntry {
+  return { key: "", value: "" };
+}
+
+export const UserEvent_TraceContextEntry: MessageFns<UserEvent_TraceContextEntry> = {
+  encode(message: UserEvent_TraceContextEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UserEvent_TraceContextEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUserEvent_TraceContextEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UserEvent_TraceContextEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: UserEvent_TraceContextEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
     }
     return obj;
   },
@@ -1861,6 +1998,10 @@ function fromJsonTimestamp(o: any): Date {
   } else {
     return fromTimestamp(Timestamp.fromJSON(o));
   }
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {

@@ -1,0 +1,46 @@
+import { z } from "zod";
+import { defineConfig } from "../kit/config.js";
+
+export const deliveryConfig = defineConfig({
+  retentionSeconds: {
+    env: "PARLEY_DELIVERY_RETENTION_SECONDS",
+    schema: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .default(7 * 24 * 3600),
+    help: "How long inbox events are kept for resume; an older cursor gets cursor_expired (default 7 days).",
+  },
+  sweepSeconds: {
+    env: "PARLEY_DELIVERY_SWEEP_SECONDS",
+    schema: z.coerce.number().int().min(1).default(600),
+    help: "How often the retention sweep deletes inbox events older than the retention.",
+  },
+  maxBatch: {
+    env: "PARLEY_DELIVERY_MAX_BATCH",
+    schema: z.coerce.number().int().min(1).max(5000).default(500),
+    help: "Most log records fanned out in one inbox transaction.",
+  },
+  typingLimit: {
+    env: "PARLEY_DELIVERY_TYPING_LIMIT",
+    schema: z.coerce.number().int().min(1).default(20),
+    help: "Typing signals a user may send per window; more are refused (resource_exhausted).",
+  },
+  typingWindowSeconds: {
+    env: "PARLEY_DELIVERY_TYPING_WINDOW_SECONDS",
+    schema: z.coerce.number().int().min(1).default(10),
+    help: "The window of PARLEY_DELIVERY_TYPING_LIMIT, in seconds.",
+  },
+  pushTimeoutMs: {
+    env: "PARLEY_DELIVERY_PUSH_TIMEOUT_MS",
+    schema: z.coerce.number().int().min(50).default(2000),
+    help: "How long a push waits for a gateway node's acknowledgement before it counts as failed.",
+  },
+  cacheSeconds: {
+    env: "PARLEY_DELIVERY_CACHE_SECONDS",
+    schema: z.coerce.number().int().min(1).default(300),
+    help: "How long unwrapped data keys and usernames stay cached in delivery.",
+  },
+});
+
+export type DeliveryConfig = ReturnType<typeof deliveryConfig.load>;

@@ -1,0 +1,158 @@
+import { ReceiptRecord } from "../gen/grpc/parley/internal/v1/delivery.js";
+import { GroupEvent } from "../gen/grpc/parley/internal/v1/records.js";
+import { ReceiptKind } from "../gen/grpc/parley/v1/events.js";
+import type { LogRecord } from "../kit/log/log.js";
+import type { Logger } from "../kit/logger.js";
+import { parseConversationId } from "../messages/conversations.js";
+import { decodeRecord } from "../messages/records.js";
+import { deliveryEvents, fanoutSize } from "./metrics.js";
+import type { DeliveryStore, DurableEvent, InboxEntry } from "./store.js";
+
+/** What delivery asks of groups: the current members, with when each joined. */
+export interface GroupMembers {
+  /** undefined when the group does not exist (any more). */
+  members(groupId: string): Promise<{ userId: string; joinedAt: Date }[] | undefined>;
+}
+
+export interface FanoutDependencies {
+  store: DeliveryStore;
+  groups: GroupMembers;
+  logger: Logger;
+}
+
+/**
+ * Members are asked once per group per batch and not cached longer: a cache invalidated by group
+ * events would only be invalidated on the replica that consumes that group's partition, and a
+ * removed member must stop receiving at once.
+ */
+class BatchMembers {
+  private readonly asked = new Map<string, Promise<{ userId: string; joinedAt: Date }[] | undefined>>();
+  constructor(private readonly groups: GroupMembers) {}
+  of(groupId: string) {
+    let members = this.asked.get(groupId);
+    if (!members) {
+      members = this.groups.members(groupId);
+      this.asked.set(groupId, members);
+    }
+    return members;
+  }
+  /** The members who had joined by `at`. */
+  async joinedBy(groupId: string, at: Date): Promise<string[]> {
+    const members = (await this.of(groupId)) ?? [];
+    return members.filter((m) => m.joinedAt.getTime() <= at.getTime()).map((m) => m.userId);
+  }
+}
+
+/** Messages: 1:1 to both parties (and records them as contacts), group to members at send time. */
+export async function messageEvents(records: LogRecord[], deps: FanoutDependencies): Promise<DurableEvent[]> {
+  const members = new BatchMembers(deps.groups);
+  const contacts: [string, string][] = [];
+  const events: DurableEvent[] = [];
+  for (const entry of records) {
+    const record = decodeRecord(entry.value);
+    if (typeof record === "string") {
+      deps.logger.error(
+        { reason: record, offset: String(entry.offset) },
+        "undecodable message record skipped",
+      );
+      continue;
+    }
+    let recipients: string[];
+    if (record.groupId) {
+      recipients = await members.joinedBy(record.groupId, record.sentAt as Date);
+    } else {
+      recipients = [record.senderId, record.recipientId];
+      contacts.push([record.senderId, record.recipientId]);
+    }
+    events.push(durable(`m:${record.messageId}`, "message", entry, recipients));
+  }
+  await deps.store.addContacts(contacts);
+  return events;
+}
+
+/** Group changes: to the members (by the time of the change), and to the member added or removed. */
+export async function groupEvents(records: LogRecord[], deps: FanoutDependencies): Promise<DurableEvent[]> {
+  const members = new BatchMembers(deps.groups);
+  const events: DurableEvent[] = [];
+  for (const entry of records) {
+    let event: GroupEvent;
+    try {
+      event = GroupEvent.decode(entry.value);
+    } catch (err) {
+      deps.logger.error({ err, offset: String(entry.offset) }, "undecodable group event skipped");
+      continue;
+    }
+    const at = event.occurredAt ?? new Date(entry.timestamp);
+    let recipients: string[];
+    if (event.created) recipients = event.created.memberIds;
+    else if (event.memberAdded)
+      recipients = [...(await members.joinedBy(event.groupId, at)), event.memberAdded.userId];
+    // The removed member gets this event: the last of the group they receive.
+    else if (event.memberRemoved)
+      recipients = [...(await members.joinedBy(event.groupId, at)), event.memberRemoved.userId];
+    else if (event.renamed) recipients = await members.joinedBy(event.groupId, at);
+    // Role changes are not client events.
+    else continue;
+    events.push(durable(`g:${event.eventId}`, "group", entry, recipients));
+  }
+  return events;
+}
+
+/**
+ * Receipts: to the conversation's participants; a read receipt of a user who does not send read
+ * receipts goes only to their own devices (their read marker stays in sync).
+ */
+export async function receiptEvents(records: LogRecord[], deps: FanoutDependencies): Promise<DurableEvent[]> {
+  const members = new BatchMembers(deps.groups);
+  const decoded: { entry: LogRecord; receipt: ReceiptRecord }[] = [];
+  for (const entry of records) {
+    try {
+      decoded.push({ entry, receipt: ReceiptRecord.decode(entry.value) });
+    } catch (err) {
+      deps.logger.error({ err, offset: String(entry.offset) }, "undecodable receipt skipped");
+    }
+  }
+  const settings = await deps.store.settings([...new Set(decoded.map((d) => d.receipt.userId))]);
+  const events: DurableEvent[] = [];
+  for (const { entry, receipt } of decoded) {
+    const conversation = parseConversationId(receipt.conversationId);
+    if (!conversation || !receipt.receiptId) {
+      deps.logger.error({ offset: String(entry.offset) }, "malformed receipt skipped");
+      continue;
+    }
+    const hidden =
+      receipt.kind === ReceiptKind.RECEIPT_KIND_READ &&
+      settings.get(receipt.userId)?.sendReadReceipts === false;
+    let recipients: string[];
+    if (hidden) recipients = [receipt.userId];
+    else if (conversation.kind === "direct") recipients = conversation.userIds;
+    else recipients = ((await members.of(conversation.groupId)) ?? []).map((m) => m.userId);
+    events.push(durable(`r:${receipt.receiptId}`, "receipt", entry, recipients));
+  }
+  return events;
+}
+
+function durable(
+  eventKey: string,
+  kind: DurableEvent["kind"],
+  entry: LogRecord,
+  recipients: string[],
+): DurableEvent {
+  return {
+    eventKey,
+    kind,
+    payload: entry.value,
+    appendedAt: new Date(entry.timestamp),
+    recipients: [...new Set(recipients)],
+  };
+}
+
+/** Writes a batch's events to the inboxes (one transaction) and counts them; answers what was written. */
+export async function fanOut(events: DurableEvent[], store: DeliveryStore): Promise<InboxEntry[]> {
+  const written = await store.append(events);
+  for (const event of events) {
+    fanoutSize.observe(event.recipients.length);
+    deliveryEvents.inc({ kind: event.kind });
+  }
+  return written;
+}

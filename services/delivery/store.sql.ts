@@ -1,0 +1,256 @@
+import { fileURLToPath } from "node:url";
+import type { SqlDatabase } from "../kit/sql/database.js";
+import { migrate } from "../kit/sql/migrations.js";
+import {
+  DEFAULT_SETTINGS,
+  type DeliveryStore,
+  type DurableEvent,
+  type EventKind,
+  type EventSettings,
+  type InboxEntry,
+  type InboxPage,
+  type MarkerKind,
+} from "./store.js";
+
+const MIGRATIONS = fileURLToPath(new URL("./migrations", import.meta.url));
+/** Users whose old events one sweep transaction deletes. */
+const SWEEP_USERS = 1000;
+
+interface EntryRow {
+  seq: number;
+  event_key: string;
+  kind: EventKind;
+  payload: Uint8Array;
+  appended_at: Date;
+}
+
+/** Delivery's SQL store (PGlite all-in-one, PostgreSQL in a mesh); plain SQL, $n params. */
+export class SqlDeliveryStore implements DeliveryStore {
+  private constructor(
+    private readonly db: SqlDatabase,
+    private readonly now: () => Date,
+  ) {}
+
+  static async open(db: SqlDatabase, now: () => Date = () => new Date()): Promise<SqlDeliveryStore> {
+    await migrate(db, MIGRATIONS);
+    return new SqlDeliveryStore(db, now);
+  }
+
+  async append(events: DurableEvent[]): Promise<InboxEntry[]> {
+    const unique = new Map<string, DurableEvent>();
+    for (const event of events) {
+      if (!unique.has(event.eventKey) && event.recipients.length > 0) unique.set(event.eventKey, event);
+    }
+    const users = [...new Set([...unique.values()].flatMap((e) => e.recipients))].sort();
+    if (users.length === 0) return [];
+    const keys = [...unique.keys()];
+    return this.db.transaction(async (tx) => {
+      // New heads are inserted, and all heads locked, in user-id order: two batches with users in
+      // common wait for each other instead of deadlocking, and each user's seqs have one writer.
+      await tx.query(
+        `INSERT INTO inbox_heads (user_id, head_seq, oldest_seq)
+         SELECT u, 0, 1 FROM unnest($1::text[]) AS u ORDER BY u ON CONFLICT (user_id) DO NOTHING`,
+        [users],
+      );
+      const heads = await tx.query<{ user_id: string; head_seq: number }>(
+        "SELECT user_id, head_seq FROM inbox_heads WHERE user_id = ANY($1::text[]) ORDER BY user_id FOR UPDATE",
+        [users],
+      );
+      // Taken under the locks, so a user's later seqs never have an earlier time (the sweep relies on it).
+      const storedAt = this.now();
+      const head = new Map(heads.map((row) => [row.user_id, Number(row.head_seq)]));
+      const present = await tx.query<{ event_key: string; user_id: string }>(
+        "SELECT event_key, user_id FROM inbox WHERE event_key = ANY($1::text[]) AND user_id = ANY($2::text[])",
+        [keys, users],
+      );
+      const done = new Set(present.map((row) => `${row.event_key}\n${row.user_id}`));
+
+      const written: InboxEntry[] = [];
+      for (const event of unique.values()) {
+        for (const userId of new Set(event.recipients)) {
+          if (done.has(`${event.eventKey}\n${userId}`)) continue;
+          const seq = (head.get(userId) ?? 0) + 1;
+          head.set(userId, seq);
+          written.push({
+            userId,
+            seq,
+            eventKey: event.eventKey,
+            kind: event.kind,
+            payload: event.payload,
+            appendedAt: event.appendedAt,
+          });
+        }
+      }
+      if (written.length === 0) return [];
+      const stored = [...unique.values()];
+      await tx.query(
+        `INSERT INTO delivery_events (event_key, kind, payload, appended_at, stored_at)
+         SELECT k, t, p, a, $5 FROM unnest($1::text[], $2::text[], $3::bytea[], $4::timestamptz[]) AS v(k, t, p, a)
+         ON CONFLICT (event_key) DO NOTHING`,
+        [
+          stored.map((e) => e.eventKey),
+          stored.map((e) => e.kind),
+          stored.map((e) => Buffer.from(e.payload)),
+          stored.map((e) => e.appendedAt),
+          storedAt,
+        ],
+      );
+      await tx.query(
+        `INSERT INTO inbox (user_id, seq, event_key, stored_at)
+         SELECT u, s, k, $4 FROM unnest($1::text[], $2::int8[], $3::text[]) AS v(u, s, k)`,
+        [written.map((e) => e.userId), written.map((e) => e.seq), written.map((e) => e.eventKey), storedAt],
+      );
+      const moved = [...new Set(written.map((e) => e.userId))];
+      await tx.query(
+        `UPDATE inbox_heads h SET head_seq = v.s FROM unnest($1::text[], $2::int8[]) AS v(u, s)
+         WHERE h.user_id = v.u`,
+        [moved, moved.map((u) => head.get(u))],
+      );
+      return written;
+    });
+  }
+
+  async replay(userId: string, afterSeq: number, limit: number): Promise<InboxPage> {
+    const rows = await this.db.query<EntryRow>(
+      `SELECT i.seq, i.event_key, e.kind, e.payload, e.appended_at
+       FROM inbox i JOIN delivery_events e ON e.event_key = i.event_key
+       WHERE i.user_id = $1 AND i.seq > $2 ORDER BY i.seq LIMIT $3`,
+      [userId, afterSeq, limit],
+    );
+    // Read after the rows, so the head is never behind the events answered.
+    const [heads] = await this.db.query<{ head_seq: number; oldest_seq: number }>(
+      "SELECT head_seq, oldest_seq FROM inbox_heads WHERE user_id = $1",
+      [userId],
+    );
+    const headSeq = Number(heads?.head_seq ?? 0);
+    const oldestSeq = Number(heads?.oldest_seq ?? 1);
+    const expired = afterSeq > 0 && (afterSeq + 1 < oldestSeq || afterSeq > headSeq);
+    return {
+      entries: expired
+        ? []
+        : rows.map((row) => ({
+            userId,
+            seq: Number(row.seq),
+            eventKey: row.event_key,
+            kind: row.kind,
+            payload: row.payload,
+            appendedAt: row.appended_at,
+          })),
+      headSeq,
+      oldestSeq,
+      expired,
+    };
+  }
+
+  async sweep(before: Date): Promise<number> {
+    let removed = 0;
+    for (;;) {
+      const deleted = await this.db.transaction(async (tx) => {
+        const due = await tx.query<{ user_id: string; upto: number }>(
+          `SELECT user_id, max(seq) AS upto FROM inbox WHERE stored_at < $1
+           GROUP BY user_id ORDER BY user_id LIMIT $2`,
+          [before, SWEEP_USERS],
+        );
+        if (due.length === 0) return 0;
+        const users = due.map((row) => row.user_id);
+        const upto = due.map((row) => Number(row.upto));
+        // The same lock order as append: the two never deadlock.
+        await tx.query(
+          "SELECT 1 FROM inbox_heads WHERE user_id = ANY($1::text[]) ORDER BY user_id FOR UPDATE",
+          [users],
+        );
+        const gone = await tx.query<{ n: number }>(
+          `WITH gone AS (
+             DELETE FROM inbox i USING unnest($1::text[], $2::int8[]) AS v(u, upto)
+             WHERE i.user_id = v.u AND i.seq <= v.upto RETURNING 1)
+           SELECT count(*)::int AS n FROM gone`,
+          [users, upto],
+        );
+        await tx.query(
+          `UPDATE inbox_heads h SET oldest_seq = GREATEST(h.oldest_seq, v.upto + 1)
+           FROM unnest($1::text[], $2::int8[]) AS v(u, upto) WHERE h.user_id = v.u`,
+          [users, upto],
+        );
+        return gone[0]?.n ?? 0;
+      });
+      removed += deleted;
+      if (deleted === 0) break;
+    }
+    await this.db.query(
+      `DELETE FROM delivery_events e WHERE e.stored_at < $1
+         AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.event_key = e.event_key)`,
+      [before],
+    );
+    return removed;
+  }
+
+  async addContacts(pairs: [string, string][]): Promise<void> {
+    const both = pairs.filter(([a, b]) => a !== b).flatMap(([a, b]) => [`${a}\n${b}`, `${b}\n${a}`]);
+    const unique = [...new Set(both)].sort().map((pair) => pair.split("\n") as [string, string]);
+    if (unique.length === 0) return;
+    await this.db.query(
+      `INSERT INTO contacts (user_id, contact_id) SELECT u, c FROM unnest($1::text[], $2::text[]) AS v(u, c)
+       ON CONFLICT DO NOTHING`,
+      [unique.map(([a]) => a), unique.map(([, b]) => b)],
+    );
+  }
+
+  async contactsOf(userId: string): Promise<string[]> {
+    const rows = await this.db.query<{ contact_id: string }>(
+      "SELECT contact_id FROM contacts WHERE user_id = $1",
+      [userId],
+    );
+    return rows.map((row) => row.contact_id);
+  }
+
+  async settings(userIds: string[]): Promise<Map<string, EventSettings>> {
+    const found = new Map<string, EventSettings>(userIds.map((id) => [id, { ...DEFAULT_SETTINGS }]));
+    if (userIds.length === 0) return found;
+    const rows = await this.db.query<{
+      user_id: string;
+      send_read_receipts: boolean;
+      share_presence: boolean;
+    }>(
+      "SELECT user_id, send_read_receipts, share_presence FROM event_settings WHERE user_id = ANY($1::text[])",
+      [userIds],
+    );
+    for (const row of rows) {
+      found.set(row.user_id, { sendReadReceipts: row.send_read_receipts, sharePresence: row.share_presence });
+    }
+    return found;
+  }
+
+  async updateSettings(userId: string, settings: EventSettings): Promise<EventSettings> {
+    await this.db.query(
+      `INSERT INTO event_settings (user_id, send_read_receipts, share_presence, updated_at) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (user_id) DO UPDATE SET send_read_receipts = EXCLUDED.send_read_receipts,
+         share_presence = EXCLUDED.share_presence, updated_at = EXCLUDED.updated_at`,
+      [userId, settings.sendReadReceipts, settings.sharePresence, this.now()],
+    );
+    return { ...settings };
+  }
+
+  async advanceMarker(
+    userId: string,
+    conversationId: string,
+    kind: MarkerKind,
+    messageId: string,
+    then?: () => Promise<void>,
+  ): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      // UUIDv7 ids sort by time as plain bytes: compare them in the C collation, not the locale's.
+      const rows = await tx.query(
+        `INSERT INTO receipt_markers (user_id, conversation_id, kind, message_id, updated_at)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (user_id, conversation_id, kind) DO UPDATE
+           SET message_id = EXCLUDED.message_id, updated_at = EXCLUDED.updated_at
+           WHERE receipt_markers.message_id COLLATE "C" < EXCLUDED.message_id COLLATE "C"
+         RETURNING 1`,
+        [userId, conversationId, kind, messageId, this.now()],
+      );
+      if (rows.length === 0) return false;
+      await then?.();
+      return true;
+    });
+  }
+}

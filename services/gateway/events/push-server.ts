@@ -1,0 +1,104 @@
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { Server, ServerCredentials, type ServerDuplexStream, type ServiceDefinition } from "@grpc/grpc-js";
+import { propagation, ROOT_CONTEXT, SpanStatusCode } from "@opentelemetry/api";
+import { HealthImplementation } from "grpc-health-check";
+import {
+  type PushRequest,
+  PushRequestSchema,
+  type PushResponse,
+  PushResponseSchema,
+} from "../../gen/es/parley/internal/v1/delivery_pb.js";
+import type { Logger } from "../../kit/logger.js";
+import { SpanKind, tracer } from "../../kit/tracing.js";
+
+const SERVICE_NAME = "parley.internal.v1.GatewayPushService";
+
+/**
+ * GatewayPushService decoded straight into protobuf-es types (what the streams write), not the
+ * ts-proto ones: one decode per push, no conversion.
+ */
+const pushService: ServiceDefinition = {
+  push: {
+    path: `/${SERVICE_NAME}/Push`,
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: (value: PushRequest) => Buffer.from(toBinary(PushRequestSchema, value)),
+    requestDeserialize: (bytes: Buffer) => fromBinary(PushRequestSchema, bytes),
+    responseSerialize: (value: PushResponse) => Buffer.from(toBinary(PushResponseSchema, value)),
+    responseDeserialize: (bytes: Buffer) => fromBinary(PushResponseSchema, bytes),
+  },
+};
+
+export interface PushServer {
+  /** host:port actually bound. */
+  address: string;
+  stop(graceMs: number): Promise<void>;
+}
+
+/**
+ * The gateway node's internal gRPC server (internal access: no user token; NetworkPolicy admits
+ * only delivery). Each Push stream carries batches; each is handed to the streams and acknowledged
+ * in order.
+ */
+export async function startPushServer(options: {
+  bind: string;
+  deliver: (request: PushRequest) => number;
+  logger: Logger;
+}): Promise<PushServer> {
+  const server = new Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 });
+  const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
+  health.addToServer(server);
+  const calls = new Set<ServerDuplexStream<PushRequest, PushResponse>>();
+  server.addService(pushService, {
+    push(call: ServerDuplexStream<PushRequest, PushResponse>) {
+      calls.add(call);
+      call.on("data", (request: PushRequest) => {
+        let accepted = 0;
+        // One span per push, continuing delivery's fan-out trace (and through it, the send's).
+        const span = tracer.startSpan(
+          "gateway push",
+          { kind: SpanKind.SERVER, attributes: { "parley.events": request.events.length } },
+          propagation.extract(ROOT_CONTEXT, request.events[0]?.traceContext ?? {}),
+        );
+        try {
+          accepted = options.deliver(request);
+        } catch (err) {
+          span.setStatus({ code: SpanStatusCode.ERROR });
+          options.logger.error({ err }, "handing pushed events to streams failed");
+        } finally {
+          span.end();
+        }
+        call.write(create(PushResponseSchema, { accepted }));
+      });
+      call.on("end", () => call.end());
+      call.on("error", () => {});
+      call.on("close", () => calls.delete(call));
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(options.bind, ServerCredentials.createInsecure(), (err, bound) =>
+      err ? reject(err) : resolve(bound),
+    ),
+  );
+  const host = options.bind.slice(0, options.bind.lastIndexOf(":"));
+  const address = `${host === "0.0.0.0" || host === "[::]" || host === "" ? "127.0.0.1" : host}:${port}`;
+  options.logger.info({ address }, "gateway push server listening");
+  return {
+    address,
+    async stop(graceMs) {
+      health.setStatus("", "NOT_SERVING");
+      health.setStatus(SERVICE_NAME, "NOT_SERVING");
+      for (const call of calls) call.end();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    },
+  };
+}
