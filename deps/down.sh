@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Stops the servers that deps/up.sh started (by their pid files: a polite signal, then SIGKILL
 # after a timeout) and updates .deps/env. Data stays in .deps/<name>/ for the next start.
-# Usage: deps/down.sh [postgres] [redis] [kafka] [cassandra] [s3]   (none: all)
+# Usage: deps/down.sh [postgres] [redis] [kafka] [cassandra] [s3] [docker] [kube]   (none: all)
 NAME=deps
 source "$(dirname "$0")/lib.sh"
 

@@ -207,7 +207,7 @@ server_main() {
 
 # --- for up.sh and down.sh --------------------------------------------------------
 
-ALL_SERVERS=(postgres redis kafka cassandra s3)
+ALL_SERVERS=(postgres redis kafka cassandra s3 docker kube)
 
 check_names() {
   local s

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing and starts the real servers for integration tests on 127.0.0.1, then
 # writes their connection settings to .deps/env. Idempotent: running servers are left as they are.
-# Usage: deps/up.sh [postgres] [redis] [kafka] [cassandra] [s3]   (none: all but s3; `all`: all five)
+# Usage: deps/up.sh [postgres] [redis] [kafka] [cassandra] [s3] [docker] [kube]
+#   (none: postgres redis kafka cassandra; `all`: all seven)
 NAME=deps
 source "$(dirname "$0")/lib.sh"
 

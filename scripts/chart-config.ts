@@ -1,0 +1,145 @@
+/**
+ * Writes the Helm chart's `config:` block (charts/parley/values.yaml) and its schema
+ * (charts/parley/values.schema.json, properties.config) from the code's settings, so every setting
+ * Parley reads is a chart value with Parley's own default (npm run docs:config runs it).
+ * Settings the chart sets itself (ports, addresses, backends) and secrets are left out: those are
+ * structured values (postgres, kafka, redis, cql, s3, secrets) or come from secrets.existingSecret.
+ * `--check` only reports whether the files are current (exit 1 when not).
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { CONFIG_CATALOGUE } from "../services/config-catalogue.js";
+import type { Setting } from "../services/kit/config.js";
+
+const CHART = join(import.meta.dirname, "..", "charts", "parley");
+const BEGIN = "# config:begin";
+const END = "# config:end";
+
+/** Set by the chart from its ports, mode and structured dependency values. */
+const CHART_SET = new Set([
+  "PORT",
+  "PARLEY_DATA_DIR",
+  "PARLEY_ADMIN_PORT",
+  "PARLEY_BIND_HOST",
+  "PARLEY_GRPC_BIND_HOST",
+  "LOG_LEVEL",
+  "PARLEY_KAFKA_BROKERS",
+  "PARLEY_REDIS_URL",
+  "PARLEY_MESSAGES_CQL_CONTACT_POINTS",
+  "PARLEY_MESSAGES_CQL_LOCAL_DC",
+  "PARLEY_MESSAGES_CQL_USERNAME",
+  "PARLEY_MEDIA_S3_ENDPOINT",
+  "PARLEY_MEDIA_S3_BUCKET",
+  "PARLEY_MEDIA_S3_REGION",
+  "PARLEY_MEDIA_S3_ACCESS_KEY_ID",
+  "PARLEY_MEDIA_S3_FORCE_PATH_STYLE",
+  "PARLEY_GATEWAY_NODE_ID",
+  "PARLEY_GATEWAY_PUSH_LISTEN",
+  "PARLEY_GATEWAY_PUSH_ADDRESS",
+]);
+const CHART_SET_PATTERNS = [/_DATABASE_URL$/, /_ADDR$/, /_LISTEN$/];
+/** Never a plain value: these come from the chart's Secret or secrets.existingSecret. */
+const SECRET = /(PASSWORD|SECRET|KEK|TOKEN|PRIVATE_KEY|ACCESS_KEY)/;
+
+export function isChartSet(env: string): boolean {
+  return CHART_SET.has(env) || CHART_SET_PATTERNS.some((p) => p.test(env));
+}
+export function isSecret(env: string): boolean {
+  return SECRET.test(env);
+}
+
+interface Def {
+  type?: string;
+  defaultValue?: unknown;
+  entries?: Record<string, string>;
+  in?: { def?: Def };
+  innerType?: { def?: Def };
+}
+
+function walk(setting: Setting): { def?: unknown; hasDefault: boolean; choices?: string[] } {
+  let def = (setting.schema as { def?: Def }).def;
+  let found: { def?: unknown; hasDefault: boolean; choices?: string[] } = { hasDefault: false };
+  for (let depth = 0; def && depth < 6; depth++) {
+    if (def.type === "default" && !found.hasDefault) found = { def: def.defaultValue, hasDefault: true };
+    if (def.type === "enum" && def.entries) found.choices = Object.values(def.entries);
+    def = def.in?.def ?? def.innerType?.def;
+  }
+  return found;
+}
+
+export interface ChartSetting {
+  env: string;
+  help: string;
+  value: string | number | boolean | null;
+  schema: Record<string, unknown>;
+}
+
+/** The settings that belong in the chart's `config:` block, in catalogue order. */
+export function chartSettings(): ChartSetting[] {
+  return CONFIG_CATALOGUE.flatMap(([, spec]) => Object.values(spec.settings))
+    .filter((s) => !isChartSet(s.env) && !isSecret(s.env))
+    .map((setting) => {
+      const { def, hasDefault, choices } = walk(setting);
+      const raw = hasDefault ? (Array.isArray(def) ? def.join(",") : def) : null;
+      const value = raw === "" || raw === undefined ? null : (raw as string | number | boolean | null);
+      let schema: Record<string, unknown>;
+      if (typeof value === "boolean") schema = { type: ["boolean", "null"] };
+      else if (choices) schema = { enum: [...choices, null] };
+      else if (typeof value === "number") schema = { type: ["number", "null"] };
+      else if (typeof value === "string") schema = { type: ["string", "null"] };
+      else schema = { type: ["string", "number", "boolean", "null"] };
+      return { env: setting.env, help: setting.help, value, schema };
+    });
+}
+
+function yamlScalar(value: ChartSetting["value"]): string {
+  if (value === null) return "null";
+  if (typeof value === "string") return JSON.stringify(value);
+  return String(value);
+}
+
+export function renderValuesBlock(): string {
+  const lines = ["config:"];
+  for (const s of chartSettings()) {
+    lines.push(`  # ${s.help}`);
+    lines.push(`  ${s.env}: ${yamlScalar(s.value)}`);
+  }
+  return lines.join("\n");
+}
+
+export function renderedFiles(): { values: string; schema: string } {
+  const valuesPath = join(CHART, "values.yaml");
+  const values = readFileSync(valuesPath, "utf8");
+  const start = values.indexOf(BEGIN);
+  const end = values.indexOf(END);
+  if (start < 0 || end < start) throw new Error(`${valuesPath} has no ${BEGIN} / ${END} markers`);
+  const newValues = `${values.slice(0, start + BEGIN.length)}\n${renderValuesBlock()}\n${values.slice(end)}`;
+
+  const schemaPath = join(CHART, "values.schema.json");
+  const schema = JSON.parse(readFileSync(schemaPath, "utf8"));
+  schema.properties.config = {
+    type: "object",
+    description: "Parley settings by environment variable (generated by npm run docs:config).",
+    additionalProperties: false,
+    properties: Object.fromEntries(chartSettings().map((s) => [s.env, s.schema])),
+  };
+  return { values: newValues, schema: `${JSON.stringify(schema, null, 2)}\n` };
+}
+
+if (import.meta.filename === process.argv[1]) {
+  const { values, schema } = renderedFiles();
+  const paths = { values: join(CHART, "values.yaml"), schema: join(CHART, "values.schema.json") };
+  if (process.argv.includes("--check")) {
+    const stale = [
+      readFileSync(paths.values, "utf8") !== values ? paths.values : "",
+      readFileSync(paths.schema, "utf8") !== schema ? paths.schema : "",
+    ].filter(Boolean);
+    if (stale.length) {
+      console.error(`stale: ${stale.join(", ")} (run npm run docs:config)`);
+      process.exit(1);
+    }
+  } else {
+    writeFileSync(paths.values, values);
+    writeFileSync(paths.schema, schema);
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * The container image, for real: the Dockerfile is built by a local Docker engine (deps/docker.sh,
+ * with locally made stand-ins for its base images), the container runs with host networking on
+ * embedded defaults with a read-only root filesystem, and the seed walk passes against its port.
+ */
+import { readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually } from "../../services/kit/testing/eventually.js";
+import { restScenarios } from "../rest.scenarios.js";
+import { ensureDeps, REPO, run, SETUP_TIMEOUT_MS } from "./k8s.js";
+
+const IMAGE = "parley:test";
+let docker: (args: string[]) => ReturnType<typeof run>;
+let container = "";
+let port = 0;
+let adminPort = 0;
+let buildSeconds = 0;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+beforeAll(async () => {
+  const env = await ensureDeps(["docker"]);
+  const dockerEnv = { DOCKER_HOST: env.PARLEY_TEST_DOCKER_HOST ?? "" };
+  const bin = env.PARLEY_TEST_DOCKER ?? "docker";
+  docker = (args) => run(bin, args, { env: dockerEnv, timeoutMs: 20 * 60_000 });
+  const started = performance.now();
+  const build = await docker(["build", "--network", "host", "-t", IMAGE, REPO]);
+  buildSeconds = (performance.now() - started) / 1000;
+  if (build.code !== 0)
+    throw new Error(`docker build failed:\n${build.stdout.slice(-4000)}\n${build.stderr}`);
+  await docker(["image", "prune", "-f"]); // the build stages' leftovers
+  [port, adminPort] = await Promise.all([freePort(), freePort()]);
+  const runResult = await docker([
+    "run",
+    "-d",
+    "--network",
+    "host",
+    "--read-only",
+    "--tmpfs",
+    "/tmp",
+    "--tmpfs",
+    "/data:uid=10001,gid=10001",
+    "--cap-drop",
+    "ALL",
+    "--security-opt",
+    "no-new-privileges",
+    "-e",
+    `PORT=${port}`,
+    "-e",
+    `PARLEY_ADMIN_PORT=${adminPort}`,
+    "-e",
+    "PARLEY_BIND_HOST=127.0.0.1",
+    IMAGE,
+  ]);
+  expect(runResult.code, runResult.stderr).toBe(0);
+  container = runResult.stdout.trim();
+  // Ready once /readyz answers 200 (PGlite's first open takes seconds); a stopped container fails at once.
+  let polls = 0;
+  await eventually(async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
+    if (res?.status === 200) return true;
+    if (polls++ % 40 !== 0) return false;
+    const state = await docker(["inspect", "-f", "{{.State.Running}}", container]);
+    if (state.stdout.trim() !== "true") {
+      const logs = await docker(["logs", container]);
+      throw new Error(`the container stopped:\n${logs.stdout}\n${logs.stderr}`);
+    }
+    return false;
+  }, 180_000);
+}, SETUP_TIMEOUT_MS);
+
+afterAll(async () => {
+  if (container) await docker(["rm", "-f", container]);
+});
+
+describe("the image", () => {
+  it("runs as a non-root user, by number, with ENTRYPOINT the launcher", async () => {
+    const config = JSON.parse((await docker(["image", "inspect", IMAGE])).stdout)[0].Config;
+    expect(config.User).toBe("10001:10001");
+    expect(config.Entrypoint).toEqual(["node", "services/main.js"]);
+    expect(config.Cmd).toEqual(["--target=all"]);
+    // The process itself, seen from the host: not root.
+    const pid = (await docker(["inspect", "-f", "{{.State.Pid}}", container])).stdout.trim();
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const uids = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status);
+    expect(uids?.[1]).toBe("10001");
+    expect(uids?.[2]).toBe("10001");
+  });
+
+  it("holds production dependencies only and reports its size", async () => {
+    const listing = await docker(["run", "--rm", "--entrypoint", "ls", IMAGE, "node_modules"]);
+    expect(listing.code, listing.stderr).toBe(0);
+    const modules = listing.stdout.split("\n");
+    expect(modules).toContain("@grpc");
+    for (const dev of ["vitest", "typescript", "tsx", "@biomejs", "node"]) expect(modules).not.toContain(dev);
+    const sources = await docker(["run", "--rm", "--entrypoint", "find", IMAGE, "services", "-name", "*.ts"]);
+    expect(sources.stdout.trim()).toBe("");
+    const size = Number((await docker(["image", "inspect", "-f", "{{.Size}}", IMAGE])).stdout.trim());
+    console.log(`image ${IMAGE}: ${(size / 1e6).toFixed(0)} MB, built in ${buildSeconds.toFixed(0)} s`);
+    expect(size).toBeGreaterThan(50e6);
+    expect(size).toBeLessThan(600e6);
+  });
+
+  it("serves /metrics, /healthz and /readyz on its admin port", async () => {
+    const metrics = await fetch(`http://127.0.0.1:${adminPort}/metrics`);
+    expect(await metrics.text()).toContain("parley_rpc_duration_seconds");
+    expect((await fetch(`http://127.0.0.1:${adminPort}/healthz`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${adminPort}/readyz`)).status).toBe(200);
+  });
+
+  it("selects its targets with --target (one image for every target)", async () => {
+    const list = await docker(["run", "--rm", "--network", "none", IMAGE, "--list-targets"]);
+    expect(list.code, list.stderr).toBe(0);
+    for (const target of ["gateway", "auth", "messages", "groups", "crypto"])
+      expect(list.stdout).toContain(target);
+  });
+});
+
+describe("the seed walk against the container", () => {
+  restScenarios(() => ({ url: `http://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${adminPort}` }));
+});
