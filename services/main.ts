@@ -18,18 +18,27 @@ if (values["list-targets"]) {
   process.exit(0);
 }
 
+// Handlers go in before starting: the gateway may report ready (its upstreams serve) while the
+// last targets are still finishing their start, and a SIGTERM then must still stop cleanly.
+let parley: Awaited<ReturnType<typeof startParley>> | undefined;
+let stopRequested: string | undefined;
+const stop = async (signal: string) => {
+  if (stopRequested) return;
+  stopRequested = signal;
+  console.error(`parley: ${signal}, stopping`);
+  if (!parley) return; // stopped as soon as the start completes
+  await parley.stop();
+  process.exit(0);
+};
+process.on("SIGTERM", () => void stop("SIGTERM"));
+process.on("SIGINT", () => void stop("SIGINT"));
+
 try {
-  const parley = await startParley({ target: values.target });
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.error(`parley: ${signal}, stopping`);
+  parley = await startParley({ target: values.target });
+  if (stopRequested) {
     await parley.stop();
     process.exit(0);
-  };
-  process.on("SIGTERM", () => void stop("SIGTERM"));
-  process.on("SIGINT", () => void stop("SIGINT"));
+  }
 } catch (err) {
   if (err instanceof ConfigError) {
     console.error(err.message);
