@@ -1,6 +1,7 @@
 import { blobConfig, usesS3 } from "./blob/blob.config.js";
 import { s3Probe } from "./blob/blob.probe.js";
 import { cqlProbe, endpointOf, kafkaProbe, redisProbe, sqlProbe } from "./dependency-probes.js";
+import { asDomainError, DomainError } from "./errors.js";
 import { type Infra, infraConfig } from "./infra.js";
 import type { ServiceName, TargetName } from "./module.js";
 import { describeFailure, type Readiness } from "./readiness.js";
@@ -111,4 +112,15 @@ export function dependencyOf(err: unknown): string | undefined {
     if (/^(ReplyError|MaxRetriesPerRequestError)$/.test(name)) return "redis";
   }
   return undefined;
+}
+
+/**
+ * What a handler's failure means to its caller: a domain error as it is; a real server that failed
+ * (Kafka, Redis, …) is `unavailable` — retry later — rather than an internal error of ours.
+ */
+export function asServiceError(err: unknown): DomainError {
+  if (err instanceof DomainError) return err;
+  const dependency = dependencyOf(err);
+  if (dependency) return new DomainError("unavailable", `${dependency} is unavailable`, { cause: err });
+  return asDomainError(err);
 }

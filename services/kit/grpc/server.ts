@@ -12,7 +12,8 @@ import { ReflectionService } from "@grpc/reflection";
 import { SpanKind } from "@opentelemetry/api";
 import { HealthImplementation } from "grpc-health-check";
 import { bearerToken, type Principal, type TokenVerifier } from "../auth-verifier.js";
-import { asDomainError, toGrpcError } from "../errors.js";
+import { asServiceError } from "../dependencies.js";
+import { toGrpcError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { rpcDuration } from "../metrics.js";
 import { extractTraceContext, inSpan } from "../tracing.js";
@@ -147,7 +148,7 @@ function wrapService(binding: ServiceBinding, options: GrpcServerOptions) {
           callback(null, response);
         },
         (err: unknown) => {
-          const domain = asDomainError(err);
+          const domain = asServiceError(err);
           if (domain.code === "internal")
             options.logger.error({ err, method: path }, "unexpected error in handler");
           rpcDuration.observe(
