@@ -6,6 +6,7 @@ import { join } from "node:path";
 /** An all-in-one Parley in its own process (so the load generator does not share its event loop). */
 export async function spawnParley(
   env: Record<string, string> = {},
+  options: { readyTimeoutMs?: number } = {},
 ): Promise<{ url: string; stop(): Promise<void> }> {
   const dataDir = mkdtempSync(join(tmpdir(), "parley-bench-"));
   const port = 18080 + Math.floor(Math.random() * 1000);
@@ -31,7 +32,8 @@ export async function spawnParley(
     });
   }
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
+  const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
+  const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`parley exited with ${child.exitCode}`);
     const ready = await fetch(`${url}/readyz`).then(
@@ -39,7 +41,7 @@ export async function spawnParley(
       () => false,
     );
     if (ready) break;
-    if (Date.now() > deadline) throw new Error("parley did not become ready in 60 s");
+    if (Date.now() > deadline) throw new Error(`parley did not become ready in ${readyTimeoutMs / 1000} s`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   return {

@@ -47,3 +47,28 @@ export function writeReport(report: SendReport): void {
       : `${doc}\n${table}\n`;
   writeFileSync(FILE, doc);
 }
+
+/**
+ * Replaces (or appends, under "## Live delivery") the markdown between this section's markers in
+ * docs/benchmarks.md; for benchmarks whose figures are not a send table.
+ */
+export function writeSection(section: string, markdown: string): void {
+  const begin = `<!-- bench:${section}:begin -->`;
+  const end = `<!-- bench:${section}:end -->`;
+  const block = `${begin}\n${markdown}\n${end}`;
+  let doc: string;
+  try {
+    doc = readFileSync(FILE, "utf8");
+  } catch {
+    doc = "# Benchmarks\n";
+  }
+  const start = doc.indexOf(begin);
+  const stop = doc.indexOf(end);
+  if (start >= 0 && stop > start) {
+    doc = doc.slice(0, start) + block + doc.slice(stop + end.length);
+  } else {
+    if (!doc.includes("\n## Live delivery")) doc = `${doc.trimEnd()}\n\n## Live delivery\n`;
+    doc = `${doc.trimEnd()}\n\n${block}\n`;
+  }
+  writeFileSync(FILE, doc);
+}

@@ -8,6 +8,7 @@ source "$(dirname "$0")/lib.sh"
 VERSION=${PARLEY_DEPS_KAFKA_VERSION:-4.4.0}
 PORT=${PARLEY_DEPS_KAFKA_PORT:-9092}
 CONTROLLER_PORT=${PARLEY_DEPS_KAFKA_CONTROLLER_PORT:-9093}
+HEAP=${PARLEY_DEPS_KAFKA_HEAP:-512m}   # a fault test's private broker runs with less
 CLUSTER_ID=cGFybGV5LXRlc3RzLWthZg   # fixed, so formatting is repeatable (a random one fails on restart)
 READY_TIMEOUT=90
 
@@ -35,7 +36,7 @@ do_launch() {
       || { cat "$RUN_DIR/format.log" >&2; die "formatting the storage failed"; }
     echo "$stamp" >"$RUN_DIR/formatted"
   fi
-  launch "$JAVA" -Xms512m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true \
+  launch "$JAVA" -Xms"$HEAP" -Xmx"$HEAP" -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$RUN_DIR/log4j2.properties" -cp "$LIB/*" kafka.Kafka "$RUN_DIR/server.properties"
 }
 
