@@ -316,7 +316,9 @@ function isSqlService(target: TargetName): target is SqlService {
 /** The variables a mesh sets, removed from the environment children inherit so none leaks in. */
 export function isMeshVariable(key: string): boolean {
   return (
-    /^PARLEY_(AUTH|CRYPTO|GROUPS|MESSAGES|MEDIA|DELIVERY|PRESENCE|GATEWAY)_(ADDR|LISTEN|DATABASE_URL)$/.test(key) ||
+    /^PARLEY_(AUTH|CRYPTO|GROUPS|MESSAGES|MEDIA|DELIVERY|PRESENCE|GATEWAY)_(ADDR|LISTEN|DATABASE_URL)$/.test(
+      key,
+    ) ||
     /^PARLEY_(KAFKA_|REDIS_URL|MESSAGES_CQL_|MEDIA_S3_|MEDIA_LOCAL_DIR$|MEDIA_URL_SECRET$|CRYPTO_KEK|AUTH_SIGNING_KEY_SECRET|TARGET$|DATA_DIR$|ADMIN_PORT$)/.test(
       key,
     ) ||
