@@ -97,7 +97,9 @@ describe("forged and expired tokens", () => {
   });
 
   it("refuses an access token once it has expired", async () => {
-    const shortLived = await startTestParley({ env: { PARLEY_AUTH_ACCESS_TOKEN_TTL_SECONDS: "1" } });
+    // Long enough that register, login and the first call finish well inside it on a loaded CI
+    // machine (1 s did not), short enough to wait out.
+    const shortLived = await startTestParley({ env: { PARLEY_AUTH_ACCESS_TOKEN_TTL_SECONDS: "5" } });
     try {
       const shortApi = restClient(shortLived.url);
       const user = await newUser(shortApi, "short");
