@@ -8,6 +8,8 @@ source "$(dirname "$0")/lib.sh"
 VERSION=${PARLEY_DEPS_KAFKA_VERSION:-4.4.0}
 PORT=${PARLEY_DEPS_KAFKA_PORT:-9092}
 CONTROLLER_PORT=${PARLEY_DEPS_KAFKA_CONTROLLER_PORT:-9093}
+# The port clients are told to connect to: a test puts a fault-injecting proxy there.
+ADVERTISED_PORT=${PARLEY_DEPS_KAFKA_ADVERTISED_PORT:-$PORT}
 HEAP=${PARLEY_DEPS_KAFKA_HEAP:-512m}   # a fault test's private broker runs with less
 CLUSTER_ID=cGFybGV5LXRlc3RzLWthZg   # fixed, so formatting is repeatable (a random one fails on restart)
 READY_TIMEOUT=90
@@ -23,7 +25,7 @@ do_launch() {
   ports_free "$PORT" "$CONTROLLER_PORT"
   mkdir -p "$RUN_DIR"
   render "$DEPS_SRC/conf/kafka/server.properties" "$RUN_DIR/server.properties" \
-    "PORT=$PORT" "CONTROLLER_PORT=$CONTROLLER_PORT" "DATA=$RUN_DIR/data"
+    "PORT=$PORT" "ADVERTISED_PORT=$ADVERTISED_PORT" "CONTROLLER_PORT=$CONTROLLER_PORT" "DATA=$RUN_DIR/data"
   render "$DEPS_SRC/conf/kafka/log4j2.properties" "$RUN_DIR/log4j2.properties" LEVEL=INFO
   # The metadata log remembers the controller's address and the version that formatted it.
   local stamp="$VERSION $PORT $CONTROLLER_PORT"

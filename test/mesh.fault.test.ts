@@ -1,46 +1,22 @@
-import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePorts } from "../scripts/mesh/plan.js";
 import { freshUsername, type Json, newUser, type RestClient, restClient, type TestUser } from "./clients.js";
+import { missingFromHistory } from "./kafka-inspect.js";
 import { startTestMesh, type TestMesh } from "./mesh.js";
-
-const REPO = join(import.meta.dirname, "..");
+import { type PrivateServer, startPrivateKafka, startPrivateRedis } from "./private-servers.js";
 
 /**
- * A Redis of this file's own, started and stopped by the project's deps/redis.sh: the run's shared
- * Redis serves other suites at the same time, which must not see it go away.
+ * Redis and Kafka are this file's own (test/private-servers.ts): its tests stop Redis and kill
+ * Kafka, which the run's shared servers must never see while other suites use them.
  */
-async function startPrivateRedis() {
-  const dir = mkdtempSync(join(tmpdir(), "parley-redis-"));
-  const port = (await freePorts()).public;
-  const run = (command: "start" | "stop") =>
-    promisify(execFile)("bash", [join(REPO, "deps", "redis.sh"), command], {
-      env: { ...process.env, PARLEY_DEPS_DIR: dir, PARLEY_DEPS_REDIS_PORT: String(port) },
-    });
-  await run("start");
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    stop: () => run("stop"),
-    start: () => run("start"),
-    async remove() {
-      await run("stop");
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-let redis: Awaited<ReturnType<typeof startPrivateRedis>>;
+let redis: PrivateServer;
+let kafka: PrivateServer;
 let mesh: TestMesh;
 let api: RestClient;
 
 beforeAll(async () => {
-  redis = await startPrivateRedis();
+  [redis, kafka] = await Promise.all([startPrivateRedis(), startPrivateKafka()]);
   mesh = await startTestMesh({
-    servers: { redisUrl: redis.url },
+    servers: { redisUrl: redis.address, kafkaBrokers: kafka.address },
     extraEnv: {
       // The flood is many sends per user; the limiter is not what this file tests.
       PARLEY_MESSAGES_SEND_LIMIT: "100000",
@@ -52,8 +28,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await mesh?.stop();
-  await redis?.remove();
-}, 60_000);
+  await Promise.all([redis?.remove(), kafka?.remove()]);
+}, 120_000);
 
 async function metric(process: "auth" | "messages", pattern: RegExp): Promise<number | undefined> {
   const text = await (await fetch(`${mesh.processes[process].adminUrl}/metrics`)).text();
@@ -73,6 +49,18 @@ async function wholeConversation(reader: TestUser, other: TestUser): Promise<Jso
     before = page.body.nextCursor;
   } while (before && pages.length < 50);
   return pages.flat();
+}
+
+/** History holds exactly these ids, in order; when not, the failure says where the missing ones are in the log. */
+async function expectHistoryHolds(history: Json[], ids: string[]): Promise<void> {
+  const seen = new Set(history.map((m: Json) => m.messageId as string));
+  const missing = ids.filter((id) => !seen.has(id));
+  const where =
+    missing.length > 0 ? await missingFromHistory(kafka.address, mesh.names.kafkaPrefix ?? "", missing) : "";
+  expect(
+    history.map((m: Json) => m.messageId),
+    where,
+  ).toEqual(ids);
 }
 
 describe("kill -9 of the messages process (the persister) in the middle of a flood of sends", () => {
@@ -133,7 +121,7 @@ describe("kill -9 of the messages process (the persister) in the middle of a flo
       expect(ids).toHaveLength(PER_SENDER);
       expect([...ids].sort(), "message ids increase in send order").toEqual(ids);
       const history = await wholeConversation(recipient, sender);
-      expect(history.map((m: Json) => m.messageId)).toEqual(ids);
+      await expectHistoryHolds(history, ids);
       expect(history.map((m: Json) => m.content)).toEqual(
         Array.from({ length: PER_SENDER }, (_, k) => `flood ${s}/${k}`),
       );
@@ -150,33 +138,6 @@ describe("kill -9 of the messages process (the persister) in the middle of a flo
     expect(last, "persister consumer lag").toBe(0);
   }, 240_000);
 });
-
-/** The shared Kafka broker of the run, as deps/lib.sh keeps it: its pid file and its start script. */
-const KAFKA_PID_FILE = join(process.env.PARLEY_DEPS_DIR ?? join(REPO, ".deps"), "kafka", "pid");
-const startKafka = () =>
-  promisify(execFile)("bash", [join(REPO, "deps", "kafka.sh"), "start"], { env: process.env });
-
-/** Alive and not a zombie (the broker is nobody's child here, as deps/lib.sh's `alive`). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
-
-/** kill -9 of the broker in the pid file (checked to be Kafka), resolving once it is gone. */
-async function killKafka(): Promise<void> {
-  const pid = Number(readFileSync(KAFKA_PID_FILE, "utf8").trim());
-  const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-  expect(cmdline, "the pid file names the Kafka broker").toContain("kafka.Kafka");
-  process.kill(pid, "SIGKILL");
-  for (const deadline = Date.now() + 10_000; alive(pid); ) {
-    expect(Date.now(), "Kafka still alive after SIGKILL").toBeLessThan(deadline);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 describe("kill -9 of the Kafka broker in the middle of a flood of sends, then its restart", () => {
   const SENDERS = 5;
@@ -201,7 +162,7 @@ describe("kill -9 of the Kafka broker in the middle of a flood of sends, then it
     let restarted: Promise<void> | undefined;
     // Kill, keep sending until every sender has seen its send fail, then restart Kafka.
     const outage = async () => {
-      await killKafka();
+      await kafka.kill9();
       phase = "down";
       const downAt = Date.now();
       for (const deadline = downAt + 30_000; failedWhileDown.size < SENDERS && Date.now() < deadline; ) {
@@ -210,7 +171,7 @@ describe("kill -9 of the Kafka broker in the middle of a flood of sends, then it
       phase = "restarting";
       downMs = Date.now() - downAt;
       const t0 = Date.now();
-      await startKafka();
+      await kafka.start();
       restartMs = Date.now() - t0;
       phase = "back";
     };
@@ -268,9 +229,9 @@ describe("kill -9 of the Kafka broker in the middle of a flood of sends, then it
       );
       await restarted;
     } finally {
-      // Other tests share the broker: it runs again whatever happened here.
+      // The next test of this file uses the broker: it runs again whatever happened here.
       await restarted?.catch(() => {});
-      await startKafka();
+      await kafka.start();
     }
     const floodMs = Date.now() - started;
 
@@ -315,7 +276,7 @@ describe("kill -9 of the Kafka broker in the middle of a flood of sends, then it
       expect(new Set(ids).size, "one message id per send").toBe(PER_SENDER);
       expect([...ids].sort(), "message ids increase in send order").toEqual(ids);
       const history = await wholeConversation(recipient, sender);
-      expect(history.map((m: Json) => m.messageId)).toEqual(ids);
+      await expectHistoryHolds(history, ids);
       expect(history.map((m: Json) => m.content)).toEqual(
         Array.from({ length: PER_SENDER }, (_, k) => `kafka ${s}/${k}`),
       );

@@ -95,18 +95,28 @@ export async function startPrivateRedis(): Promise<PrivateServer> {
  * broker creates __consumer_offsets on the first group join and answers "coordinator not available /
  * loading" until then, which the shared, long-running broker never does (so it is done here first).
  */
-export async function startPrivateKafka(): Promise<PrivateServer> {
+export async function startPrivateKafka(
+  options: {
+    /** Clients are told to connect here (a proxy in front of the broker) instead of the broker's port. */
+    advertisedPort?: number;
+    /** Called with the broker's own port before it starts, so a proxy can listen first. */
+    beforeStart?: (brokerPort: number) => Promise<void>;
+  } = {},
+): Promise<PrivateServer> {
   const ports = await freePorts();
   const port = ports.public;
   const controller = ports.grpc.auth;
+  await options.beforeStart?.(port);
+  const advertised = options.advertisedPort ?? port;
   const server = await privateServer(
     "kafka",
     {
       PARLEY_DEPS_KAFKA_PORT: String(port),
+      PARLEY_DEPS_KAFKA_ADVERTISED_PORT: String(advertised),
       PARLEY_DEPS_KAFKA_CONTROLLER_PORT: String(controller),
       PARLEY_DEPS_KAFKA_HEAP: process.env.PARLEY_DEPS_KAFKA_HEAP ?? "384m",
     },
-    `127.0.0.1:${port}`,
+    `127.0.0.1:${advertised}`,
     "kafka.Kafka",
   );
   try {

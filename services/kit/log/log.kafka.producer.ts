@@ -20,12 +20,31 @@ const MAX_REQUEST_BYTES = 512 * 1024;
  * request instead of queueing one by one — under load one round trip acknowledges many sends.
  * An append whose deadline passed while it waited is dropped, never sent after its caller was
  * told it failed.
+ *
+ * A request that failed ends the producer's idempotent session: the next request goes through a
+ * new producer (a new producer id). kafkajs rolls a failed request's sequence numbers back, but
+ * the broker may have appended it (the response was lost, or the broker died after the append);
+ * the next request would then reuse those numbers, and a broker that sees the same sequence range
+ * again takes it for a retry of the appended request — it acknowledges the new records and drops
+ * them. A new producer id cannot collide with the old one's sequences.
  */
 export class ProduceQueue {
   private queue: Pending[] = [];
   private sending = false;
+  private producer: Promise<Producer> | undefined;
 
-  constructor(private readonly producer: Producer) {}
+  constructor(private readonly newProducer: () => Producer) {}
+
+  /** Connects the first producer, so a broker that cannot be reached fails the log's opening. */
+  async start(): Promise<void> {
+    await this.connected();
+  }
+
+  async close(): Promise<void> {
+    const producer = this.producer;
+    this.producer = undefined;
+    await producer?.then((p) => p.disconnect());
+  }
 
   send(topicName: string, messages: Pending["messages"], deadline: number): Promise<AppendResult[]> {
     return new Promise((resolve, reject) => {
@@ -65,7 +84,8 @@ export class ProduceQueue {
       byTopic.set(pending.topicName, messages);
     }
     try {
-      const acks = await this.producer.sendBatch({
+      const producer = await this.connected();
+      const acks = await producer.sendBatch({
         acks: -1,
         topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
       });
@@ -90,7 +110,29 @@ export class ProduceQueue {
         }
       }
     } catch (err) {
+      this.endSession();
       for (const pending of batch) pending.reject(err);
     }
+  }
+
+  private connected(): Promise<Producer> {
+    if (!this.producer) {
+      const producer = this.newProducer();
+      this.producer = producer.connect().then(
+        () => producer,
+        async (err: unknown) => {
+          await producer.disconnect().catch(() => {});
+          throw err;
+        },
+      );
+    }
+    return this.producer;
+  }
+
+  /** Drops the current producer (see the class comment); the next request connects a new one. */
+  private endSession(): void {
+    const producer = this.producer;
+    this.producer = undefined;
+    producer?.then((p) => p.disconnect()).catch(() => {});
   }
 }

@@ -1,4 +1,4 @@
-import { type Admin, type Kafka, Partitioners, type PartitionMetadata, type Producer } from "kafkajs";
+import { type Admin, type Kafka, Partitioners, type PartitionMetadata } from "kafkajs";
 import type { Logger } from "../logger.js";
 import { logAppendDuration } from "../metrics.js";
 import {
@@ -38,38 +38,38 @@ export class KafkaLog implements MessageLog {
   private readonly tails = new Map<string, Promise<TailReader>>();
   private readonly subscriptions = new Set<Subscription>();
   private readonly partitioner = Partitioners.DefaultPartitioner();
-  private readonly produceQueue: ProduceQueue;
   private closed = false;
 
   private constructor(
     private readonly kafka: Kafka,
     private readonly admin: Admin,
-    private readonly producer: Producer,
+    private readonly produceQueue: ProduceQueue,
     private readonly options: KafkaLogOptions,
-  ) {
-    this.produceQueue = new ProduceQueue(producer);
-  }
+  ) {}
 
   static async open(options: KafkaLogOptions): Promise<KafkaLog> {
     const kafka = createKafka({ ...options, purpose: "admin" });
     const admin = kafka.admin();
-    const producer = createKafka({ ...options, purpose: "produce" }).producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      createPartitioner: Partitioners.DefaultPartitioner,
-      // Few retries (kafkajs warns that this weakens idempotence): a retry the producer gives up
-      // on becomes a failed send the client retries with its message id, and readers keep one
-      // message per id. Unlimited retries would make a send hang while Kafka is down.
-      retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 },
-    });
+    const producers = createKafka({ ...options, purpose: "produce" });
+    const produceQueue = new ProduceQueue(() =>
+      producers.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        createPartitioner: Partitioners.DefaultPartitioner,
+        // Few retries (kafkajs warns that this weakens idempotence): a retry the producer gives up
+        // on becomes a failed send the client retries with its message id, and readers keep one
+        // message per id. Unlimited retries would make a send hang while Kafka is down.
+        retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 },
+      }),
+    );
     try {
       await admin.connect();
-      await producer.connect();
-      const log = new KafkaLog(kafka, admin, producer, options);
+      await produceQueue.start();
+      const log = new KafkaLog(kafka, admin, produceQueue, options);
       await Promise.all(KNOWN_TOPICS.map((topic) => log.partitions(topic)));
       return log;
     } catch (err) {
-      await Promise.allSettled([producer.disconnect(), admin.disconnect()]);
+      await Promise.allSettled([produceQueue.close(), admin.disconnect()]);
       throw err;
     }
   }
@@ -142,7 +142,7 @@ export class KafkaLog implements MessageLog {
     this.closed = true;
     await Promise.allSettled([...this.subscriptions].map((s) => s.stop()));
     await Promise.allSettled([...this.tails.values()].map(async (t) => (await t).stop()));
-    await Promise.allSettled([this.producer.disconnect()]);
+    await Promise.allSettled([this.produceQueue.close()]);
     await this.admin.disconnect();
   }
 
