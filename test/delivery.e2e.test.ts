@@ -314,6 +314,62 @@ describe("delivery, all-in-one", () => {
     });
   });
 
+  it("sends a group receipt to the reader's own devices and the message's author, not to the other members", async () => {
+    const created = await api.post(
+      "/groups/create",
+      { name: "readers", members: [bob.username, carol.username] },
+      alice.token,
+    );
+    expect(created.status).toBe(201);
+    const conversationId = `g:${created.body.groupId}`;
+    const sent = await api.post(`/groups/${created.body.groupId}/send`, { message: "read me" }, alice.token);
+    expect(sent.status).toBe(200);
+    const messageId = sent.body.messageId;
+    // Fanned out (so delivery holds the message, and knows its author) before anyone reads it.
+    for (const user of [alice, bob, carol]) {
+      await eventually(
+        async () => (await replay(user)).events.some((e) => e.event?.eventId === messageId),
+        10_000,
+      );
+    }
+    const receiptBy = (user: TestUser, kind: ReceiptKind) => (e: UserEvent) =>
+      e.event?.receipt?.userId === user.userId &&
+      e.event.receipt.kind === kind &&
+      e.event.receipt.messageId === messageId;
+    const bobRead = receiptBy(bob, ReceiptKind.RECEIPT_KIND_READ);
+    const carolGot = receiptBy(carol, ReceiptKind.RECEIPT_KIND_DELIVERED);
+    await call(delivery, "recordReceipt", {
+      userId: bob.userId,
+      kind: ReceiptKind.RECEIPT_KIND_READ,
+      conversationId,
+      messageId,
+    });
+    await call(delivery, "recordReceipt", {
+      userId: carol.userId,
+      kind: ReceiptKind.RECEIPT_KIND_DELIVERED,
+      conversationId,
+      messageId,
+    });
+    // Pushed to the author and to the reader (the gateway hands it to each of the reader's streams).
+    const toAlice = await node.next((e) => e.userId === alice.userId && bobRead(e));
+    expect(toAlice.event?.receipt).toMatchObject({ conversationId, username: bob.username });
+    await node.next((e) => e.userId === bob.userId && bobRead(e));
+    await node.next((e) => e.userId === alice.userId && carolGot(e));
+    await node.next((e) => e.userId === carol.userId && carolGot(e));
+    // One transaction wrote every recipient's row of a receipt, and one push per node carried
+    // them: once the author has it, the other member's inbox and pushes are complete.
+    const [aliceInbox, bobInbox, carolInbox] = await Promise.all(
+      [alice, bob, carol].map((user) => replay(user)),
+    );
+    expect(aliceInbox?.events.filter((e) => bobRead(e) || carolGot(e))).toHaveLength(2);
+    expect(bobInbox?.events.some(bobRead)).toBe(true);
+    expect(bobInbox?.events.some(carolGot)).toBe(false);
+    expect(carolInbox?.events.some(carolGot)).toBe(true);
+    expect(carolInbox?.events.some(bobRead)).toBe(false);
+    expect(node.events.some((e) => e.userId === carol.userId && bobRead(e))).toBe(false);
+    expect(node.events.some((e) => e.userId === bob.userId && carolGot(e))).toBe(false);
+  });
+
   it("pushes typing (seq 0) to the participants, refuses outsiders, and rate-limits", async () => {
     const direct = `d:${[alice.userId, bob.userId].sort().join(":")}`;
     expect(

@@ -36,6 +36,18 @@ export const deliveryConfig = defineConfig({
     schema: z.coerce.number().int().min(50).default(2000),
     help: "How long a push waits for a gateway node's acknowledgement before it counts as failed.",
   },
+  pushRetrySeconds: {
+    env: "PARLEY_DELIVERY_PUSH_RETRY_SECONDS",
+    schema: z.coerce.number().int().min(0).default(60),
+    help:
+      "How long a user's failed push (streams not located, node not answering) is retried, about every " +
+      "second, before the stream is left to catch up on its next event (default 2 × the gateways' node TTL; 0: off).",
+  },
+  pushRetryMaxUsers: {
+    env: "PARLEY_DELIVERY_PUSH_RETRY_MAX_USERS",
+    schema: z.coerce.number().int().min(1).default(100_000),
+    help: "Most users whose failed push is held for retrying; past it the oldest is dropped (counted).",
+  },
   cacheSeconds: {
     env: "PARLEY_DELIVERY_CACHE_SECONDS",
     schema: z.coerce.number().int().min(1).default(300),

@@ -12,10 +12,12 @@ import type { SqlDatabase } from "../kit/sql/database.js";
 import { openPglite } from "../kit/sql/database.pglite.js";
 import { directConversationId } from "../messages/conversations.js";
 import { timeOfMessageId } from "../messages/records.js";
-import { type FanoutDependencies, groupEvents, messageEvents, receiptEvents } from "./fanout.js";
+import { type FanoutDependencies, fanOut, groupEvents, messageEvents, receiptEvents } from "./fanout.js";
 import { SqlDeliveryStore } from "./store.sql.js";
 
 const GROUP = uuidv7();
+/** A group of three who all joined at T0. */
+const TRIO = uuidv7();
 const T0 = new Date("2026-01-01T00:00:00Z");
 const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
 
@@ -33,6 +35,7 @@ beforeAll(async () => {
     groups: {
       async members(groupId) {
         asked.push(groupId);
+        if (groupId === TRIO) return ["alice", "carol", "dave"].map((userId) => ({ userId, joinedAt: T0 }));
         if (groupId !== GROUP) return undefined;
         // carol joined at +10 s; bob was removed (not listed).
         return [
@@ -142,32 +145,78 @@ describe("recipients of a batch", () => {
 
   it("sends a read receipt only to its sender's own devices when they hide read receipts", async () => {
     await deps.store.updateSettings("hider", { sendReadReceipts: false, sharePresence: true });
-    const receipt = (userId: string, kind: ReceiptKind, conversationId: string) =>
-      record(
-        ReceiptRecord.encode({
-          receiptId: uuidv7(),
-          userId,
-          kind,
-          conversationId,
-          messageId: uuidv7(),
-          recordedAt: new Date(),
-        }).finish(),
-      );
     const events = await receiptEvents(
       [
         receipt("alice", ReceiptKind.RECEIPT_KIND_READ, directConversationId("alice", "bob")),
         receipt("hider", ReceiptKind.RECEIPT_KIND_READ, directConversationId("alice", "hider")),
         receipt("hider", ReceiptKind.RECEIPT_KIND_DELIVERED, directConversationId("alice", "hider")),
-        receipt("carol", ReceiptKind.RECEIPT_KIND_READ, `g:${GROUP}`),
         receipt("carol", ReceiptKind.RECEIPT_KIND_READ, "not a conversation"),
       ],
       deps,
     );
+    expect(events.map((e) => e.recipients)).toEqual([["alice", "bob"], ["hider"], ["alice", "hider"]]);
+  });
+
+  it("sends a group receipt to the reader and the message's author, not to the other members", async () => {
+    // Messages delivery holds (fanned out, so stored under m:<id>): alice's and zed's in the trio
+    // (zed has left since), and a direct one of bob's.
+    const byAlice = message("alice", { group: TRIO }, T0);
+    const byZed = message("zed", { group: TRIO }, T0);
+    const direct = message("bob", "carol", T0);
+    await fanOut(await messageEvents([byAlice, byZed, direct], deps), deps.store);
+    const idOf = (entry: LogRecord) => MessageRecord.decode(entry.value).messageId;
+    await deps.store.updateSettings("dave", { sendReadReceipts: false, sharePresence: true });
+    const conversation = `g:${TRIO}`;
+    const READ = ReceiptKind.RECEIPT_KIND_READ;
+    const DELIVERED = ReceiptKind.RECEIPT_KIND_DELIVERED;
+    const events = await receiptEvents(
+      [
+        receipt("carol", READ, conversation, idOf(byAlice)),
+        receipt("carol", DELIVERED, conversation, idOf(byAlice)),
+        // Hidden read receipts stay hidden from the author; delivered ones do not.
+        receipt("dave", READ, conversation, idOf(byAlice)),
+        receipt("dave", DELIVERED, conversation, idOf(byAlice)),
+        // The author reading their own message: their devices, once.
+        receipt("alice", READ, conversation, idOf(byAlice)),
+        // A message delivery no longer holds (swept), one by a former member, one of another
+        // conversation: only the reader.
+        receipt("carol", READ, conversation, uuidv7()),
+        receipt("carol", READ, conversation, idOf(byZed)),
+        receipt("carol", READ, conversation, idOf(direct)),
+        // Nobody of a group that is gone.
+        receipt("carol", READ, `g:${uuidv7()}`, idOf(byAlice)),
+      ],
+      deps,
+    );
     expect(events.map((e) => e.recipients)).toEqual([
-      ["alice", "bob"],
-      ["hider"],
-      ["alice", "hider"],
-      ["alice", "carol"],
+      ["carol", "alice"],
+      ["carol", "alice"],
+      ["dave"],
+      ["dave", "alice"],
+      ["alice"],
+      ["carol"],
+      ["carol"],
+      ["carol"],
+      [],
     ]);
+    // Written to the inboxes: dave, a member, has none of carol's receipts.
+    const written = await fanOut(events, deps.store);
+    const receiptsOf = (user: string) =>
+      written.filter((e) => e.userId === user).map((e) => ReceiptRecord.decode(e.payload).userId);
+    expect(receiptsOf("dave")).toEqual(["dave", "dave"]);
+    expect(receiptsOf("alice")).toEqual(["carol", "carol", "dave", "alice"]);
   });
 });
+
+function receipt(userId: string, kind: ReceiptKind, conversationId: string, messageId = uuidv7()): LogRecord {
+  return record(
+    ReceiptRecord.encode({
+      receiptId: uuidv7(),
+      userId,
+      kind,
+      conversationId,
+      messageId,
+      recordedAt: new Date(),
+    }).finish(),
+  );
+}

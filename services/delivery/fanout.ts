@@ -99,8 +99,12 @@ export async function groupEvents(records: LogRecord[], deps: FanoutDependencies
 }
 
 /**
- * Receipts: to the conversation's participants; a read receipt of a user who does not send read
- * receipts goes only to their own devices (their read marker stays in sync).
+ * Receipts. Direct: both participants. Group: the reader's own devices (their markers stay in
+ * sync) and the author of the message it names, if still a member — not every member: in a group
+ * of n where everyone reads, that would be n × n inbox rows per message. The author is read from
+ * the message's stored record (its sender id is not sealed); a message delivery no longer holds
+ * (swept by retention) reaches only the reader. A read receipt of a user who does not send read
+ * receipts goes only to their own devices.
  */
 export async function receiptEvents(records: LogRecord[], deps: FanoutDependencies): Promise<DurableEvent[]> {
   const members = new BatchMembers(deps.groups);
@@ -112,7 +116,13 @@ export async function receiptEvents(records: LogRecord[], deps: FanoutDependenci
       deps.logger.error({ err, offset: String(entry.offset) }, "undecodable receipt skipped");
     }
   }
-  const settings = await deps.store.settings([...new Set(decoded.map((d) => d.receipt.userId))]);
+  const [settings, authors] = await Promise.all([
+    deps.store.settings([...new Set(decoded.map((d) => d.receipt.userId))]),
+    authorsOf(
+      decoded.filter((d) => d.receipt.conversationId.startsWith("g:")).map((d) => d.receipt.messageId),
+      deps.store,
+    ),
+  ]);
   const events: DurableEvent[] = [];
   for (const { entry, receipt } of decoded) {
     const conversation = parseConversationId(receipt.conversationId);
@@ -126,10 +136,32 @@ export async function receiptEvents(records: LogRecord[], deps: FanoutDependenci
     let recipients: string[];
     if (hidden) recipients = [receipt.userId];
     else if (conversation.kind === "direct") recipients = conversation.userIds;
-    else recipients = ((await members.of(conversation.groupId)) ?? []).map((m) => m.userId);
+    else {
+      const author = authors.get(receipt.messageId);
+      const concerned = [receipt.userId];
+      if (author?.conversationId === receipt.conversationId) concerned.push(author.senderId);
+      const current = new Set(((await members.of(conversation.groupId)) ?? []).map((m) => m.userId));
+      recipients = concerned.filter((id) => current.has(id));
+    }
     events.push(durable(`r:${receipt.receiptId}`, "receipt", entry, recipients));
   }
   return events;
+}
+
+/** Who sent each of these messages, and where, from the records delivery still holds. */
+async function authorsOf(
+  messageIds: string[],
+  store: DeliveryStore,
+): Promise<Map<string, { senderId: string; conversationId: string }>> {
+  const payloads = await store.payloads(messageIds.map((id) => `m:${id}`));
+  const authors = new Map<string, { senderId: string; conversationId: string }>();
+  for (const [key, payload] of payloads) {
+    const record = decodeRecord(payload);
+    if (typeof record !== "string") {
+      authors.set(key.slice(2), { senderId: record.senderId, conversationId: record.conversationId });
+    }
+  }
+  return authors;
 }
 
 function durable(

@@ -51,6 +51,7 @@ export const deliveryModule: ParleyModule = {
       async (userIds) => (await call(clients.presence(), "locate", { userIds })).nodes,
       logger.child({ component: "push" }),
       config.pushTimeoutMs,
+      { windowMs: config.pushRetrySeconds * 1000, maxUsers: config.pushRetryMaxUsers },
     );
     const delivery = new Delivery({
       store,

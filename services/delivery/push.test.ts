@@ -7,19 +7,26 @@ import {
   type UserEvent,
 } from "../gen/grpc/parley/internal/v1/delivery.js";
 import { createLogger } from "../kit/logger.js";
-import { pushFailures } from "./metrics.js";
-import { GatewayPusher } from "./push.js";
+import { pushFailures, pushRetries } from "./metrics.js";
+import { GatewayPusher, type Locate } from "./push.js";
 
 const silent = createLogger({ level: "silent" });
 
 /** A gateway node's push endpoint: records pushes; acknowledges them unless told to stay silent. */
 async function startNode(options: { port?: number; acknowledge?: boolean } = {}) {
   const received: UserEvent[][] = [];
+  let arrived: () => void = () => {};
+  /** Resolves at the next push this node receives. */
+  const nextPush = () =>
+    new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
   const server = new Server();
   server.addService(GatewayPushServiceService, {
     push: (stream: ServerDuplexStream<PushRequest, PushResponse>) => {
       stream.on("data", (request: PushRequest) => {
         received.push(request.events);
+        arrived();
         if (options.acknowledge !== false) stream.write({ accepted: request.events.length });
       });
       stream.on("end", () => stream.end());
@@ -30,7 +37,7 @@ async function startNode(options: { port?: number; acknowledge?: boolean } = {})
       err ? reject(err) : resolve(p),
     ),
   );
-  return { port, address: `127.0.0.1:${port}`, received, stop: () => server.forceShutdown() };
+  return { port, address: `127.0.0.1:${port}`, received, nextPush, stop: () => server.forceShutdown() };
 }
 
 const event = (userId: string, seq: number): UserEvent => ({
@@ -123,5 +130,169 @@ describe("pushing to gateway nodes", () => {
     const before = await failures();
     await pusher.push([event("alice", 1)]);
     expect(await failures()).toBe(before + 1);
+  });
+});
+
+const retried = async (outcome: string) =>
+  (await pushRetries.get()).values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
+const seqs = (batches: UserEvent[][]) => batches.map((batch) => batch.map((e) => `${e.userId}:${e.seq}`));
+const typing = (userId: string): UserEvent => ({ ...event(userId, 0), seq: "0" });
+
+/**
+ * Presence as delivery sees it, switchable: `down` makes Locate fail; otherwise the given users'
+ * streams are on `address`.
+ */
+function switchableLocate(address: () => string, users: string[]) {
+  const presence = { down: true, calls: 0 };
+  const locate: Locate = async (userIds) => {
+    presence.calls++;
+    if (presence.down) throw new Error("presence answers an error");
+    const held = userIds.filter((id) => users.includes(id));
+    return held.length > 0 ? [{ nodeId: "n", pushAddress: address(), userIds: held }] : [];
+  };
+  return { presence, locate };
+}
+
+describe("retrying failed pushes", () => {
+  const cleanups: (() => void)[] = [];
+  afterEach(() => {
+    for (const c of cleanups.splice(0)) c();
+  });
+  /** Retries only when the test says (retry()), unless `everyMs` is given. */
+  const pusherWith = (
+    locate: Locate,
+    retry: { windowMs?: number; everyMs?: number; maxUsers?: number; now?: () => number } = {},
+  ) => {
+    const pusher = new GatewayPusher(locate, silent, 1000, {
+      windowMs: 60_000,
+      everyMs: 3_600_000,
+      ...retry,
+    });
+    cleanups.push(() => pusher.close());
+    const retries = pusher.retries;
+    if (!retries) throw new Error("retrying is off");
+    return { pusher, retries };
+  };
+
+  it("pushes an event whose streams could not be located again, on its own, once Locate works", async () => {
+    const node = await startNode();
+    cleanups.push(node.stop);
+    const { presence, locate } = switchableLocate(() => node.address, ["alice"]);
+    const { pusher, retries } = pusherWith(locate, { everyMs: 50 });
+    const delivered = await retried("delivered");
+    await pusher.push([event("alice", 1)]);
+    expect(retries.heldFor("alice")?.seq).toBe("1");
+    const arrived = node.nextPush();
+    presence.down = false;
+    await arrived;
+    // The round that pushed it ends once the node acknowledged (retry() joins a running round).
+    await retries.retry();
+    expect(seqs(node.received)).toEqual([["alice:1"]]);
+    expect(retries.size).toBe(0);
+    expect(await retried("delivered")).toBe(delivered + 1);
+  });
+
+  it("pushes again to a node that was down, once it is back", async () => {
+    const first = await startNode();
+    const { port } = first;
+    first.stop();
+    const { presence, locate } = switchableLocate(() => `127.0.0.1:${port}`, ["alice"]);
+    presence.down = false;
+    const { pusher, retries } = pusherWith(locate, { everyMs: 50 });
+    await pusher.push([event("alice", 7)]);
+    expect(retries.heldFor("alice")?.seq).toBe("7");
+    const again = await startNode({ port });
+    cleanups.push(again.stop);
+    await again.nextPush();
+    await retries.retry();
+    expect(seqs(again.received)).toEqual([["alice:7"]]);
+    expect(retries.size).toBe(0);
+  });
+
+  it("holds only each user's latest durable event, never an ephemeral one, and forgets it after a newer push", async () => {
+    const node = await startNode();
+    cleanups.push(node.stop);
+    const { presence, locate } = switchableLocate(() => node.address, ["alice", "bob"]);
+    const { pusher, retries } = pusherWith(locate);
+    await pusher.push([event("alice", 1), event("alice", 3), event("alice", 2), event("bob", 1)]);
+    // An older event failing later (another partition's batch) does not replace a newer one.
+    await pusher.push([event("alice", 2), typing("alice"), typing("carol")]);
+    expect(retries.size).toBe(2);
+    expect(retries.heldFor("alice")?.seq).toBe("3");
+    expect(retries.heldFor("carol")).toBeUndefined();
+    presence.down = false;
+    await retries.retry();
+    // One push of the latest of each: the gateway fills alice's seqs 1 and 2 from Replay.
+    expect(seqs(node.received)).toEqual([["alice:3", "bob:1"]]);
+    expect(retries.size).toBe(0);
+
+    presence.down = true;
+    await pusher.push([event("bob", 2)]);
+    presence.down = false;
+    await pusher.push([event("bob", 3)]);
+    expect(retries.size).toBe(0);
+    await retries.retry();
+    expect(seqs(node.received).at(-1)).toEqual(["bob:3"]);
+    expect(node.received).toHaveLength(2);
+  });
+
+  it("stops retrying a user who has no stream any more", async () => {
+    const { presence, locate } = switchableLocate(() => "127.0.0.1:1", []);
+    const { pusher, retries } = pusherWith(locate);
+    const offline = await retried("offline");
+    await pusher.push([event("alice", 1)]);
+    presence.down = false;
+    await retries.retry();
+    expect(retries.size).toBe(0);
+    expect(await retried("offline")).toBe(offline + 1);
+  });
+
+  it("gives up when the window closes", async () => {
+    const clock = { now: 0 };
+    const { locate, presence } = switchableLocate(() => "127.0.0.1:1", ["alice"]);
+    const { pusher, retries } = pusherWith(locate, { windowMs: 5_000, now: () => clock.now });
+    const givenUp = await retried("given_up");
+    await pusher.push([event("alice", 1)]);
+    clock.now = 4_999;
+    await retries.retry();
+    expect(presence.calls).toBe(2);
+    expect(retries.heldFor("alice")?.seq).toBe("1");
+    clock.now = 5_000;
+    await retries.retry();
+    expect(presence.calls).toBe(2);
+    expect(retries.size).toBe(0);
+    expect(await retried("given_up")).toBe(givenUp + 1);
+  });
+
+  it("holds at most maxUsers, dropping the one held longest", async () => {
+    const { locate } = switchableLocate(() => "127.0.0.1:1", []);
+    const { pusher, retries } = pusherWith(locate, { maxUsers: 2 });
+    const dropped = await retried("dropped_over_cap");
+    await pusher.push([event("u1", 1)]);
+    await pusher.push([event("u2", 1)]);
+    await pusher.push([event("u3", 1)]);
+    expect([retries.heldFor("u1"), retries.heldFor("u2")?.seq, retries.heldFor("u3")?.seq]).toEqual([
+      undefined,
+      "1",
+      "1",
+    ]);
+    // A newer failure makes u2 the most recent; u3 is then the oldest.
+    await pusher.push([event("u2", 2)]);
+    await pusher.push([event("u4", 1)]);
+    expect(retries.heldFor("u3")).toBeUndefined();
+    expect(retries.heldFor("u2")?.seq).toBe("2");
+    expect(retries.size).toBe(2);
+    expect(await retried("dropped_over_cap")).toBe(dropped + 2);
+  });
+
+  it("holds nothing once closed, and nothing when the window is 0", async () => {
+    const { locate } = switchableLocate(() => "127.0.0.1:1", []);
+    const { pusher, retries } = pusherWith(locate);
+    await pusher.push([event("alice", 1)]);
+    pusher.close();
+    expect(retries.size).toBe(0);
+    await pusher.push([event("alice", 2)]);
+    expect(retries.size).toBe(0);
+    expect(new GatewayPusher(locate, silent, 1000, { windowMs: 0 }).retries).toBeUndefined();
   });
 });

@@ -8,6 +8,7 @@ import {
 import { createClient } from "../kit/grpc/client.js";
 import type { Logger } from "../kit/logger.js";
 import { pushFailures } from "./metrics.js";
+import { type PushOutcome, PushRetries, type PushRetryOptions } from "./push-retry.js";
 
 /** Where users' streams are: the gateway nodes holding them (presence.Locate). */
 export type Locate = (
@@ -77,49 +78,82 @@ class NodeStream {
 
 /**
  * Pushes events to the gateway nodes that hold their users' streams, one stream per node. A push
- * that fails is retried once on a fresh stream and then given up (counted): the events are in the
- * inboxes already, and streams fill gaps from Replay or resume from their cursor.
+ * that fails is retried once on a fresh stream and counted. With `retry`, the latest durable event
+ * of each user whose push failed (streams not located, or a node not answering) is then pushed
+ * again about every second for a while (PushRetries). Nothing is ever lost either way: the events
+ * are in the inboxes, and streams fill gaps from Replay or resume from their cursor.
  */
 export class GatewayPusher {
   private readonly streams = new Map<string, NodeStream>();
+  private closed = false;
+  /** Undefined when retrying is off. */
+  readonly retries: PushRetries | undefined;
 
   constructor(
     private readonly locate: Locate,
     private readonly logger: Logger,
     private readonly timeoutMs: number,
-  ) {}
+    retry?: PushRetryOptions,
+  ) {
+    this.retries =
+      retry && retry.windowMs > 0
+        ? new PushRetries((events) => this.attempt(events, true), logger, retry)
+        : undefined;
+  }
 
   async push(events: UserEvent[]): Promise<void> {
     if (events.length === 0) return;
+    const outcome = await this.attempt(events, false);
+    this.retries?.settle(events, outcome);
+  }
+
+  /** One push of these events; never throws. Retries log at debug: they fail every second. */
+  private async attempt(events: UserEvent[], retrying: boolean): Promise<PushOutcome> {
+    const users = [...new Set(events.map((e) => e.userId))];
     let nodes: Awaited<ReturnType<Locate>>;
     try {
-      nodes = await this.locate([...new Set(events.map((e) => e.userId))]);
+      nodes = await this.locate(users);
     } catch (err) {
       pushFailures.inc();
-      this.logger.warn({ err }, "could not locate streams; events stay in the inboxes");
-      return;
+      this.logger[retrying ? "debug" : "warn"](
+        { err },
+        "could not locate streams; events stay in the inboxes",
+      );
+      return { failed: new Set(users), pushed: new Set() };
     }
+    const failed = new Set<string>();
+    const pushed = new Set<string>();
     await Promise.all(
       nodes.map(async (node) => {
         const held = new Set(node.userIds);
         const mine = events.filter((e) => held.has(e.userId));
-        if (mine.length > 0) await this.pushTo(node.pushAddress, node.nodeId, mine);
+        if (mine.length === 0) return;
+        // Closed while locating: no new stream may be opened that nobody would close.
+        const ok = !this.closed && (await this.pushTo(node.pushAddress, node.nodeId, mine, retrying));
+        for (const e of mine) (ok ? pushed : failed).add(e.userId);
       }),
     );
+    // A user with streams on two nodes is done only when both took the push.
+    for (const userId of failed) pushed.delete(userId);
+    return { failed, pushed };
   }
 
-  private async pushTo(address: string, nodeId: string, events: UserEvent[]): Promise<void> {
+  private async pushTo(address: string, nodeId: string, events: UserEvent[], retrying: boolean) {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         await this.stream(address).send({ events }, this.timeoutMs);
-        return;
+        return true;
       } catch (err) {
         pushFailures.inc();
         if (attempt === 1) {
-          this.logger.warn({ err, nodeId, address, events: events.length }, "push to gateway failed");
+          this.logger[retrying ? "debug" : "warn"](
+            { err, nodeId, address, events: events.length },
+            "push to gateway failed",
+          );
         }
       }
     }
+    return false;
   }
 
   private stream(address: string): NodeStream {
@@ -133,6 +167,8 @@ export class GatewayPusher {
   }
 
   close(): void {
+    this.closed = true;
+    this.retries?.stop();
     for (const stream of this.streams.values()) stream.close();
     this.streams.clear();
   }

@@ -155,6 +155,23 @@ export function deliveryStoreContract(name: string, setup: () => Promise<StoreUn
       expect(next?.seq).toBe(6);
     });
 
+    it("answers the stored payloads of events, not of swept or unknown ones", async () => {
+      const alice = user("alice");
+      const t0 = new Date("2019-06-01T00:00:00Z");
+      const [old, kept] = [event([alice]), event([alice])];
+      subject.clock.now = t0;
+      await store.append([old]);
+      subject.clock.now = new Date();
+      await store.append([kept]);
+      await store.sweep(new Date(t0.getTime() + 1000));
+      const found = await store.payloads([old.eventKey, kept.eventKey, kept.eventKey, `m:${uuidv7()}`]);
+      expect([...found.keys()]).toEqual([kept.eventKey]);
+      expect(Buffer.from(found.get(kept.eventKey) ?? []).toString()).toBe(
+        Buffer.from(kept.payload).toString(),
+      );
+      expect(await store.payloads([])).toEqual(new Map());
+    });
+
     it("moves markers only forward", async () => {
       const alice = user("alice");
       const [older, newer] = [uuidv7(), uuidv7()];

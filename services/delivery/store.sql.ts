@@ -142,6 +142,16 @@ export class SqlDeliveryStore implements DeliveryStore {
     };
   }
 
+  async payloads(eventKeys: string[]): Promise<Map<string, Uint8Array>> {
+    const keys = [...new Set(eventKeys)];
+    if (keys.length === 0) return new Map();
+    const rows = await this.db.query<{ event_key: string; payload: Uint8Array }>(
+      "SELECT event_key, payload FROM delivery_events WHERE event_key = ANY($1::text[])",
+      [keys],
+    );
+    return new Map(rows.map((row) => [row.event_key, row.payload]));
+  }
+
   async sweep(before: Date): Promise<number> {
     let removed = 0;
     for (;;) {

@@ -51,6 +51,8 @@ export interface DeliveryStore {
   append(events: DurableEvent[]): Promise<InboxEntry[]>;
   /** The user's events with seq > afterSeq (0: from the oldest retained), at most `limit`. */
   replay(userId: string, afterSeq: number, limit: number): Promise<InboxPage>;
+  /** The stored payloads of these events (those not swept), by event key. */
+  payloads(eventKeys: string[]): Promise<Map<string, Uint8Array>>;
   /** Deletes inbox events stored before `before`, raising each user's oldest seq; answers how many. */
   sweep(before: Date): Promise<number>;
   addContacts(pairs: [string, string][]): Promise<void>;
