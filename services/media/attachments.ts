@@ -9,6 +9,7 @@ import type { ConversationAccess, ConversationTarget } from "./access.js";
 import type { MediaConfig } from "./config.js";
 import { makeSafeImage, THUMBNAIL_TYPE } from "./images.js";
 import {
+  type CleanupObject,
   cleanupFailures,
   cleanupRemoved,
   completionDuration,
@@ -26,6 +27,12 @@ export interface UploadRequest {
   contentType: string;
   sizeBytes: number;
   sha256: string;
+}
+
+/** What one clean-up pass removed. */
+export interface CleanupResult {
+  staleUploads: number;
+  originals: number;
 }
 
 export interface Upload {
@@ -118,7 +125,17 @@ export class Attachments {
       if (now.state !== "ready") throw failed("this upload is no longer pending");
       return toAttachment(now);
     }
-    if (ready.servedKey !== row.uploadKey) await this.deps.blobs.delete(row.uploadKey);
+    if (ready.originalToRemove) {
+      // The row says the original is still to go, so a failure here (or a crash before it) is
+      // finished by the clean-up; the upload itself is complete.
+      await this.removeOriginal(row).catch((err: unknown) => {
+        cleanupFailures.inc({ object: "image_original" });
+        this.deps.logger.warn(
+          { err, attachmentId: row.attachmentId },
+          "could not delete an image's original; the clean-up will",
+        );
+      });
+    }
     end();
     uploadsCompleted.inc({ kind });
     uploadedBytes.inc(row.declaredSize);
@@ -172,27 +189,65 @@ export class Attachments {
 
   /**
    * Removes pending uploads older than the pending time, object first, then the row (only if
-   * still pending). Safe to run in every replica at once. Returns how many it removed.
+   * still pending), and deletes the originals of ready images that completion left behind (a
+   * crash or a failed delete between marking the image ready and deleting them). Safe to run in
+   * every replica at once: each removal is counted by the replica whose row update took effect.
    */
-  async cleanup(): Promise<number> {
+  async cleanup(): Promise<CleanupResult> {
+    return { staleUploads: await this.removeStaleUploads(), originals: await this.removeLeftoverOriginals() };
+  }
+
+  private async removeStaleUploads(): Promise<number> {
     const before = new Date(this.now().getTime() - this.deps.config.pendingSeconds * 1000);
+    return this.sweep(
+      "stale_upload",
+      () => this.deps.store.stalePending(before, CLEANUP_BATCH),
+      async (row) => {
+        await this.deps.blobs.delete(row.uploadKey);
+        return this.deps.store.deletePending(row.attachmentId);
+      },
+    );
+  }
+
+  private removeLeftoverOriginals(): Promise<number> {
+    return this.sweep(
+      "image_original",
+      () => this.deps.store.originalsToRemove(CLEANUP_BATCH),
+      (row) => this.removeOriginal(row),
+    );
+  }
+
+  /** The object first, then the flag: the flag is only cleared once the original is gone. */
+  private async removeOriginal(row: AttachmentRow): Promise<boolean> {
+    await this.deps.blobs.delete(row.uploadKey);
+    return this.deps.store.originalRemoved(row.attachmentId);
+  }
+
+  /**
+   * Removes batches until one comes back short. Each `remove` takes its row out of the next batch
+   * (or another replica's did), so this ends; the first failure ends the pass, to be retried.
+   */
+  private async sweep(
+    object: CleanupObject,
+    batch: () => Promise<AttachmentRow[]>,
+    remove: (row: AttachmentRow) => Promise<boolean>,
+  ): Promise<number> {
     let removed = 0;
     for (;;) {
-      const stale = await this.deps.store.stalePending(before, CLEANUP_BATCH);
-      for (const row of stale) {
+      const rows = await batch();
+      for (const row of rows) {
         try {
-          await this.deps.blobs.delete(row.uploadKey);
-          if (await this.deps.store.deletePending(row.attachmentId)) {
+          if (await remove(row)) {
             removed++;
-            cleanupRemoved.inc();
+            cleanupRemoved.inc({ object });
           }
         } catch (err) {
-          cleanupFailures.inc();
-          this.deps.logger.warn({ err, attachmentId: row.attachmentId }, "could not remove a stale upload");
+          cleanupFailures.inc({ object });
+          this.deps.logger.warn({ err, attachmentId: row.attachmentId, object }, "clean-up could not remove");
           return removed;
         }
       }
-      if (stale.length < CLEANUP_BATCH) return removed;
+      if (rows.length < CLEANUP_BATCH) return removed;
     }
   }
 
@@ -238,6 +293,7 @@ export class Attachments {
         width: null,
         height: null,
         completedAt,
+        originalToRemove: false,
       };
     }
     let safe: Awaited<ReturnType<typeof makeSafeImage>>;
@@ -266,6 +322,7 @@ export class Attachments {
       width: safe.width,
       height: safe.height,
       completedAt,
+      originalToRemove: true,
     };
   }
 

@@ -101,7 +101,11 @@ export const mediaModule: ParleyModule = {
     const timer = setInterval(() => {
       cleaning = attachments
         .cleanup()
-        .then((removed) => removed > 0 && logger.info({ removed }, "removed stale pending uploads"))
+        .then(
+          (removed) =>
+            (removed.staleUploads > 0 || removed.originals > 0) &&
+            logger.info(removed, "removed stale pending uploads and leftover image originals"),
+        )
         .catch((err: unknown) => logger.warn({ err }, "attachment clean-up failed"));
     }, config.cleanupIntervalSeconds * 1000);
     timer.unref();

@@ -35,14 +35,25 @@ export const completionDuration = new Histogram({
   registers: [registry],
 });
 
+/** What the clean-up removes: pending uploads never completed, and images' originals left behind. */
+export type CleanupObject = "stale_upload" | "image_original";
+
 export const cleanupRemoved = new Counter({
   name: "parley_media_cleanup_removed_total",
-  help: "Stale pending uploads removed by the clean-up (row and object).",
+  help: "Objects removed by the clean-up, by object: stale_upload (a pending upload past its time, row and object) or image_original (an image's original, with its metadata, that completion could not delete).",
+  labelNames: ["object"] as const,
   registers: [registry],
 });
 
 export const cleanupFailures = new Counter({
   name: "parley_media_cleanup_failures_total",
-  help: "Clean-up passes or removals that failed (retried on the next pass).",
+  help: "Removals that failed and are retried on the next clean-up pass, by object (stale_upload, image_original).",
+  labelNames: ["object"] as const,
   registers: [registry],
 });
+
+// Both series exist from the start, so rates and alerts see a zero rather than nothing.
+for (const object of ["stale_upload", "image_original"] satisfies CleanupObject[]) {
+  cleanupRemoved.inc({ object }, 0);
+  cleanupFailures.inc({ object }, 0);
+}

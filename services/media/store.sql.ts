@@ -7,7 +7,7 @@ export const MIGRATIONS_DIR = fileURLToPath(new URL("./migrations", import.meta.
 
 const COLUMNS = `attachment_id::text AS attachment_id, owner_id, conversation_id, file_name, content_type,
   declared_size, declared_sha256, state, upload_key, served_key, thumbnail_key, size_bytes, sha256, width,
-  height, created_at, completed_at`;
+  height, created_at, completed_at, original_to_remove`;
 
 interface Row {
   attachment_id: string;
@@ -27,6 +27,7 @@ interface Row {
   height: number | null;
   created_at: Date;
   completed_at: Date | null;
+  original_to_remove: boolean;
 }
 
 /** Attachment metadata on media's own SQL database (PGlite or PostgreSQL, the same SQL). */
@@ -73,7 +74,7 @@ export class SqlAttachmentStore implements AttachmentStore {
   async markReady(attachmentId: string, fields: ReadyFields): Promise<boolean> {
     const rows = await this.db.query(
       `UPDATE attachments SET state = 'ready', served_key = $2, thumbnail_key = $3, size_bytes = $4,
-         sha256 = $5, width = $6, height = $7, completed_at = $8
+         sha256 = $5, width = $6, height = $7, completed_at = $8, original_to_remove = $9
        WHERE attachment_id = $1 AND state = 'pending' RETURNING attachment_id`,
       [
         attachmentId,
@@ -84,6 +85,7 @@ export class SqlAttachmentStore implements AttachmentStore {
         fields.width,
         fields.height,
         fields.completedAt,
+        fields.originalToRemove,
       ],
     );
     return rows.length > 0;
@@ -114,6 +116,23 @@ export class SqlAttachmentStore implements AttachmentStore {
     );
     return rows.length > 0;
   }
+
+  async originalsToRemove(limit: number): Promise<AttachmentRow[]> {
+    const rows = await this.db.query<Row>(
+      `SELECT ${COLUMNS} FROM attachments WHERE original_to_remove ORDER BY completed_at LIMIT $1`,
+      [limit],
+    );
+    return rows.map(toAttachment);
+  }
+
+  async originalRemoved(attachmentId: string): Promise<boolean> {
+    const rows = await this.db.query(
+      `UPDATE attachments SET original_to_remove = false
+       WHERE attachment_id = $1 AND original_to_remove RETURNING attachment_id`,
+      [attachmentId],
+    );
+    return rows.length > 0;
+  }
 }
 
 function toAttachment(row: Row): AttachmentRow {
@@ -135,5 +154,6 @@ function toAttachment(row: Row): AttachmentRow {
     height: row.height,
     createdAt: row.created_at,
     completedAt: row.completed_at,
+    originalToRemove: row.original_to_remove,
   };
 }

@@ -17,6 +17,8 @@ export interface AttachmentRow {
   height: number | null;
   createdAt: Date;
   completedAt: Date | null;
+  /** The uploaded original (an image's, with its metadata) still has to be deleted. */
+  originalToRemove: boolean;
 }
 
 export type NewAttachment = Pick<
@@ -40,6 +42,8 @@ export interface ReadyFields {
   width: number | null;
   height: number | null;
   completedAt: Date;
+  /** Set with the ready state when downloads serve another object (an image's safe copy). */
+  originalToRemove: boolean;
 }
 
 /** Attachment metadata (media's own tables). */
@@ -55,4 +59,8 @@ export interface AttachmentStore {
   stalePending(before: Date, limit: number): Promise<AttachmentRow[]>;
   /** Deletes a row only while it is still pending (a completion in between keeps it). */
   deletePending(attachmentId: string): Promise<boolean>;
+  /** Ready attachments whose original is still to be deleted, oldest completion first. */
+  originalsToRemove(limit: number): Promise<AttachmentRow[]>;
+  /** Clears the flag once the original is deleted; false when it was already clear (another replica). */
+  originalRemoved(attachmentId: string): Promise<boolean>;
 }
