@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from "node:fs";
+import { LOAD_GENERATOR } from "./cpu-accounting.js";
 
 export interface SendReport {
   section: string;
@@ -9,6 +10,8 @@ export interface SendReport {
   duration: number;
   rows: { label: string; achieved: number; p50: number; p99: number; p999: number; failures: number }[];
   highestHeld: number;
+  /** CPU milliseconds per acknowledged send, by process role, per step (bench/cpu-accounting.ts). */
+  cpu?: { label: string; perSend: [string, number][] }[];
 }
 
 const FILE = "docs/benchmarks.md";
@@ -31,6 +34,7 @@ export function writeReport(report: SendReport): void {
     ),
     "",
     `Highest fixed rate held (≥ 97 % achieved, no failures, p99 ≤ 100 ms): **${report.highestHeld || "none"}${report.highestHeld ? " sends/s" : ""}**.`,
+    ...(report.cpu ? cpuTable(report.cpu) : []),
     end,
   ].join("\n");
   let doc: string;
@@ -46,6 +50,29 @@ export function writeReport(report: SendReport): void {
       ? doc.slice(0, start) + table + doc.slice(stop + end.length)
       : `${doc}\n${table}\n`;
   writeFileSync(FILE, doc);
+}
+
+/** CPU ms per send by role: the columns are the roles of the step that used the most in all. */
+function cpuTable(steps: NonNullable<SendReport["cpu"]>): string[] {
+  const totals = new Map<string, number>();
+  for (const step of steps)
+    for (const [role, ms] of step.perSend) totals.set(role, (totals.get(role) ?? 0) + ms);
+  const roles = [...totals].sort((a, b) => b[1] - a[1]).map(([role]) => role);
+  const fixed = (ms: number | undefined) => (ms === undefined ? "–" : ms.toFixed(2));
+  return [
+    "",
+    "CPU time per acknowledged send, by process (ms; from /proc, so it is what each send costs whatever the contention).",
+    "The total is Parley and its servers, without the load generator: 2 cores give 2,000 ms of CPU per second, so with",
+    "the load generator's share beside it the total bounds the rate at about 2,000 ÷ (total + load generator) sends/s.",
+    "",
+    `| step | **total** | ${roles.join(" | ")} |`,
+    `|---|---|${roles.map(() => "---|").join("")}`,
+    ...steps.map((step) => {
+      const by = new Map(step.perSend);
+      const total = step.perSend.reduce((sum, [role, ms]) => (role === LOAD_GENERATOR ? sum : sum + ms), 0);
+      return `| ${step.label} | **${fixed(total)}** | ${roles.map((r) => fixed(by.get(r))).join(" | ")} |`;
+    }),
+  ];
 }
 
 /**

@@ -7,6 +7,7 @@
 import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
+import { type CpuSample, cpuBetween, sampleCpu } from "./cpu-accounting.js";
 import { spawnParley } from "./parley-process.js";
 import { writeReport } from "./report.js";
 
@@ -74,8 +75,14 @@ try {
     },
   };
 
-  const results: { label: string; target: number | undefined; result: autocannon.Result }[] = [];
+  const results: {
+    label: string;
+    target: number | undefined;
+    result: autocannon.Result;
+    cpu: [string, number][];
+  }[] = [];
   const runOnce = async (label: string, overallRate?: number) => {
+    const before: CpuSample = sampleCpu(process.cwd(), Boolean(external));
     const result = await autocannon({
       url: parley.url,
       connections,
@@ -83,7 +90,12 @@ try {
       ...(overallRate ? { overallRate } : {}),
       requests: [request],
     });
-    results.push({ label, target: overallRate, result });
+    const sends = Math.max(1, result["2xx"]);
+    const cpu = cpuBetween(before, sampleCpu(process.cwd(), Boolean(external))).map(([role, seconds]): [string, number] => [
+      role,
+      (seconds * 1000) / sends,
+    ]);
+    results.push({ label, target: overallRate, result, cpu });
     const l = result.latency;
     console.log(
       `${label}: ${Math.round(result.requests.average)} req/s, p50 ${l.p50} ms, p99 ${l.p99} ms, p99.9 ${l.p99_9} ms, non-2xx ${result.non2xx}, errors ${result.errors}`,
@@ -120,6 +132,7 @@ try {
       failures: r.result.non2xx + r.result.errors,
     })),
     highestHeld: holds.length ? Math.max(...holds.map((r) => r.target ?? 0)) : 0,
+    cpu: results.map((r) => ({ label: r.label, perSend: r.cpu })),
   });
 } finally {
   await parley.stop();
