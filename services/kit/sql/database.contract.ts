@@ -42,6 +42,52 @@ export function databaseContract(name: string, open: () => Promise<DatabaseUnder
       expect(count?.n).toBe(1);
     });
 
+    it("binds null, booleans, bigint, JSON objects and arrays, and reads them back as the stores expect", async () => {
+      await db.exec(
+        "CREATE TABLE kinds (id int PRIMARY KEY, flag boolean, big bigint, doc jsonb, note text)",
+      );
+      const doc = { topic: "t", headers: { a: "1" }, list: [1, "two", null] };
+      await db.query("INSERT INTO kinds VALUES ($1, $2, $3, $4, $5)", [1, true, 2n ** 40n, doc, null]);
+      const [row] = await db.query("SELECT flag, big, doc, note FROM kinds WHERE id = $1", [1]);
+      expect(row).toEqual({ flag: true, big: 2 ** 40, doc, note: null });
+      const [arrays] = await db.query<{ texts: string[]; bigs: number[] }>(
+        "SELECT $1::text[] AS texts, $2::int8[] AS bigs",
+        [
+          ["a", "b,c", 'd"e'],
+          [1, 2 ** 40],
+        ],
+      );
+      expect(arrays).toEqual({ texts: ["a", "b,c", 'd"e'], bigs: [1, 2 ** 40] });
+    });
+
+    it("round-trips bytea exactly: empty, large, arrays of it, and Buffers that are views into a larger one", async () => {
+      const large = Uint8Array.from({ length: 70_000 }, (_, i) => (i * 7919) % 256);
+      const pooled = Buffer.from("a small Buffer, sliced from Node's shared pool");
+      expect(pooled.byteLength).toBeLessThan(pooled.buffer.byteLength);
+      const values = [new Uint8Array(0), large, pooled, Buffer.from([0, 255, 16])];
+      const rows = await db.query<{ i: number; v: Uint8Array }>(
+        "SELECT i::int AS i, v FROM unnest($1::bytea[]) WITH ORDINALITY AS u(v, i) ORDER BY i",
+        [values],
+      );
+      expect(rows.map((r) => Buffer.from(r.v))).toEqual(values.map((v) => Buffer.from(v)));
+      await db.query("INSERT INTO accounts (id, balance, secret) VALUES ('bytes', 0, $1)", [pooled]);
+      const [one] = await db.query<{ secret: Uint8Array }>("SELECT secret FROM accounts WHERE id = 'bytes'");
+      expect(one?.secret).toBeInstanceOf(Uint8Array);
+      expect(Buffer.from(one?.secret ?? [])).toEqual(pooled);
+    });
+
+    it("runs a transaction's statements in the order they were issued, awaited or not", async () => {
+      await db.exec("CREATE TABLE steps (n serial PRIMARY KEY, label text NOT NULL)");
+      const labels = await db.transaction(async (tx) => {
+        const issued = ["one", "two", "three"].map((label) =>
+          tx.query("INSERT INTO steps (label) VALUES ($1)", [label]),
+        );
+        await Promise.all(issued);
+        return tx.query<{ label: string }>("SELECT label FROM steps ORDER BY n");
+      });
+      expect(labels.map((r) => r.label)).toEqual(["one", "two", "three"]);
+    });
+
     it("commits a transaction whose function resolves, with its result", async () => {
       const result = await db.transaction(async (tx) => {
         await tx.query("INSERT INTO audit VALUES ($1)", ["committed"]);

@@ -17,10 +17,16 @@ const INT8_ARRAY = 1016;
 
 // PGlite returns int8 as a number; pg's default is a string. The role must read the same on both,
 // and nothing Parley stores in int8 comes near 2^53.
+// pg's own int8[] parser (strings), each turned into a number.
+const int8Strings: (value: string) => (string | null)[] = pg.types.getTypeParser(
+  INT8_ARRAY as number,
+  "text",
+);
 const sameTypesAsPglite = {
   getTypeParser(oid: number, format?: "text" | "binary") {
     if (oid === INT8) return (value: string) => Number(value);
-    if (oid === INT8_ARRAY) return (value: string) => pg.types.arrayParser(value, Number);
+    if (oid === INT8_ARRAY)
+      return (value: string) => int8Strings(value).map((item) => (item === null ? null : Number(item)));
     return pg.types.getTypeParser(oid, format);
   },
 };

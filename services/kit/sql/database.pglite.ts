@@ -1,49 +1,56 @@
-import { cpSync, existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { PGlite } from "@electric-sql/pglite";
 import { storeDuration } from "../metrics.js";
-import type { SqlDatabase, SqlExecutor } from "./database.js";
-
-const TEMPLATE = ".pglite-template";
+import type { SqlDatabase } from "./database.js";
+import { PgliteThread } from "./pglite.thread.js";
 
 /**
- * Opens (creating if needed) an embedded PostgreSQL in `dir`. A fresh cluster costs ~3 s of
- * initdb, so the first one made under a data folder is kept as a template and copied for the
- * others (~0.3 s each).
+ * The one worker thread of this process that runs every PGlite database (PostgreSQL in
+ * WebAssembly) off the event loop, and how many databases are open in it. One thread, not one per
+ * database: with two cores the main thread needs one of them, and one thread per database would
+ * only add isolates and context switches for work that comes one message at a time anyway.
+ */
+let shared: { thread: PgliteThread; open: number } | undefined;
+
+function acquire(): PgliteThread {
+  shared ??= { thread: new PgliteThread(), open: 0 };
+  shared.open++;
+  return shared.thread;
+}
+
+/** When the last database of the thread closes, the thread ends (the process can exit). */
+async function release(thread: PgliteThread): Promise<void> {
+  if (shared?.thread !== thread || --shared.open > 0) return;
+  shared = undefined;
+  await thread.terminate();
+}
+
+/**
+ * Opens (creating if needed) an embedded PostgreSQL in `dir`, run by the process's PGlite worker
+ * thread. A fresh cluster costs ~3 s of initdb, so the first one made under a data folder (or
+ * `templateDir`) is kept as a template and copied for the others (~0.3 s each).
  */
 export async function openPglite(dir: string, store: string, templateDir?: string): Promise<SqlDatabase> {
-  if (!existsSync(dir)) {
-    const template = templateDir ?? join(dirname(dir), TEMPLATE);
-    if (!existsSync(template)) {
-      mkdirSync(dirname(template), { recursive: true });
-      const building = `${template}.building`;
-      rmSync(building, { recursive: true, force: true });
-      await (await PGlite.create(building)).close();
-      renameSync(building, template);
-    }
-    mkdirSync(dirname(dir), { recursive: true });
-    cpSync(template, dir, { recursive: true });
+  const thread = acquire();
+  let db: number;
+  try {
+    db = await thread.open(dir, templateDir);
+  } catch (err) {
+    await release(thread);
+    throw err;
   }
-  const db = await PGlite.create(dir);
-  return wrap(db, store);
+  let closing: Promise<void> | undefined;
+  return {
+    query: <T>(sql: string, params?: unknown[]) =>
+      timed(store, "query", () => thread.query<T>(db, sql, params)),
+    exec: (sql) => thread.exec(db, sql),
+    transaction: (fn) => timed(store, "transaction", () => thread.transaction(db, fn)),
+    close: () => {
+      closing ??= thread.close(db).finally(() => release(thread));
+      return closing;
+    },
+  };
 }
 
 function timed<T>(store: string, operation: string, run: () => Promise<T>): Promise<T> {
   const end = storeDuration.startTimer({ store, operation });
   return run().finally(() => end());
-}
-
-function wrap(db: PGlite, store: string): SqlDatabase {
-  const executor = (target: Pick<PGlite, "query">): SqlExecutor => ({
-    query: async <T>(sql: string, params?: unknown[]) => (await target.query<T>(sql, params)).rows,
-  });
-  return {
-    query: <T>(sql: string, params?: unknown[]) =>
-      timed(store, "query", async () => (await db.query<T>(sql, params)).rows),
-    exec: async (sql) => {
-      await db.exec(sql);
-    },
-    transaction: (fn) => timed(store, "transaction", () => db.transaction((tx) => fn(executor(tx)))),
-    close: () => db.close(),
-  };
 }
