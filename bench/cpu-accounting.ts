@@ -19,8 +19,12 @@ export type CpuSample = Map<string, number>;
 /** `servers`: count the real servers of .deps too (a mesh uses them; all-in-one leaves them idle). */
 export function sampleCpu(repoDir: string, servers: boolean): CpuSample {
   const byRole: CpuSample = new Map();
+  // PARLEY_BENCH_PIDS (comma-separated): count only these Parley processes, when other meshes
+  // (other sessions' tests) run from the same folder at the same time.
+  const only = process.env.PARLEY_BENCH_PIDS?.split(",").filter(Boolean);
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
+    if (only && !only.includes(entry) && !isServer(join("/proc", entry), repoDir)) continue;
     const role = roleOf(join("/proc", entry), repoDir);
     if (!role || (!servers && !role.startsWith("parley"))) continue;
     const seconds = cpuSecondsOf(join("/proc", entry));
@@ -37,6 +41,14 @@ export function cpuBetween(before: CpuSample, after: CpuSample): [string, number
     .map(([role, seconds]): [string, number] => [role, seconds - (before.get(role) ?? 0)])
     .filter(([, seconds]) => seconds > 0)
     .sort((a, b) => b[1] - a[1]);
+}
+
+function isServer(proc: string, repoDir: string): boolean {
+  try {
+    return readlinkSync(join(proc, "cwd")).startsWith(`${join(repoDir, ".deps")}/`);
+  } catch {
+    return false;
+  }
 }
 
 function roleOf(proc: string, repoDir: string): string | undefined {

@@ -19,6 +19,8 @@ const { values } = parseArgs({
     connections: { type: "string", default: "64" },
     // The docs/benchmarks.md section to (re)write: "send" for all-in-one, "send-mesh" for a mesh.
     section: { type: "string", default: "send" },
+    // Send each message with a clientMessageId, as the web app does (the idempotent path: SQL per send).
+    "client-message-ids": { type: "boolean", default: false },
   },
 });
 const users = Number(values.users);
@@ -70,7 +72,12 @@ try {
       const from = n % users;
       const to = (from + 1 + (n % 7)) % users;
       req.headers = { "content-type": "application/json", authorization: `Bearer ${tokens[from]}` };
-      req.body = JSON.stringify({ recipient: names[to], message: `message ${n} from ${from} to ${to}` });
+      const message = `message ${n} from ${from} to ${to}`;
+      req.body = JSON.stringify(
+        values["client-message-ids"]
+          ? { recipient: names[to], message, clientMessageId: `${run}-${n}` }
+          : { recipient: names[to], message },
+      );
       return req;
     },
   };
@@ -91,10 +98,9 @@ try {
       requests: [request],
     });
     const sends = Math.max(1, result["2xx"]);
-    const cpu = cpuBetween(before, sampleCpu(process.cwd(), Boolean(external))).map(([role, seconds]): [string, number] => [
-      role,
-      (seconds * 1000) / sends,
-    ]);
+    const cpu = cpuBetween(before, sampleCpu(process.cwd(), Boolean(external))).map(
+      ([role, seconds]): [string, number] => [role, (seconds * 1000) / sends],
+    );
     results.push({ label, target: overallRate, result, cpu });
     const l = result.latency;
     console.log(
@@ -119,7 +125,7 @@ try {
   writeReport({
     section: values.section,
     machine: `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
-    command: `${external ? `PARLEY_URL=${external} ` : ""}npm run bench -- --users ${users} --duration ${duration} --rates ${rates.join(",")} --connections ${connections} --section ${values.section}`,
+    command: `${external ? `PARLEY_URL=${external} ` : ""}npm run bench -- --users ${users} --duration ${duration} --rates ${rates.join(",")} --connections ${connections}${values["client-message-ids"] ? " --client-message-ids" : ""} --section ${values.section}`,
     users,
     connections,
     duration,

@@ -65,6 +65,38 @@ describe.each(BACKENDS)("client message ids ($backend)", ({ open }) => {
     expect(await ids.claim(attempt("alice", "c-1"))).toMatchObject({ appended: true, record: first });
   });
 
+  it("marks sends confirmed in the same turn with one statement, each only its own", async () => {
+    let statements = 0;
+    const db = database.db;
+    const counting: SqlDatabase = {
+      query: (sql, params) => {
+        if (sql.includes("UPDATE")) statements++;
+        return db.query(sql, params);
+      },
+      exec: (sql) => db.exec(sql),
+      transaction: (fn) => db.transaction(fn),
+      close: () => db.close(),
+    };
+    const batched = new ClientMessageIds(counting);
+    const records = ["b-1", "b-2", "b-3"].map((id) => attempt("dave", id));
+    for (const r of records) expect(await batched.claim(r)).toEqual({ claimed: true });
+    expect(await batched.claim(attempt("dave", "b-unmarked"))).toEqual({ claimed: true });
+    await Promise.all([
+      batched.markAppended("dave", "b-1"),
+      batched.markAppended("dave", "b-2"),
+      batched.markAppended("dave", "b-3"),
+      batched.markAppended("dave", "never-claimed"),
+    ]);
+    expect(statements).toBe(1);
+    for (const r of records) {
+      expect(await batched.claim(attempt("dave", r.clientMessageId))).toMatchObject({
+        appended: true,
+        record: r,
+      });
+    }
+    expect(await batched.claim(attempt("dave", "b-unmarked"))).toMatchObject({ appended: false });
+  });
+
   it("scopes a client message id to its sender", async () => {
     expect(await ids.claim(attempt("alice", "c-shared"))).toEqual({ claimed: true });
     expect(await ids.claim(attempt("carol", "c-shared"))).toEqual({ claimed: true });

@@ -1,6 +1,9 @@
 import { MessageRecord } from "../gen/grpc/parley/internal/v1/records.js";
 import type { SqlDatabase } from "../kit/sql/database.js";
 
+/** Keeps one UPDATE's parameters far below PostgreSQL's 65,535. */
+const MAX_MARKS_PER_STATEMENT = 500;
+
 export type Claim =
   | { claimed: true }
   /** An earlier send holds the id; `appended` is false when its append may not have happened. */
@@ -30,12 +33,41 @@ export class ClientMessageIds {
     return { claimed: false, record: MessageRecord.decode(row.record), appended: row.appended };
   }
 
-  async markAppended(senderId: string, clientMessageId: string): Promise<void> {
+  /**
+   * Records that the log confirmed the send. Marks made in the same event-loop turn (a Kafka
+   * produce confirms a whole batch of sends at once) share one UPDATE, so an idempotent send costs
+   * about one statement instead of two. A mark lost to a crash only leaves `appended` false: a
+   * retry then appends the same record again, which history and readers keep once.
+   */
+  markAppended(senderId: string, clientMessageId: string): Promise<void> {
+    if (!this.pending || this.pending.keys.length >= MAX_MARKS_PER_STATEMENT) {
+      const batch: PendingMarks = { keys: [], done: Promise.resolve() };
+      batch.done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        if (this.pending === batch) this.pending = undefined;
+        return this.mark(batch.keys);
+      });
+      this.pending = batch;
+    }
+    this.pending.keys.push([senderId, clientMessageId]);
+    return this.pending.done;
+  }
+
+  private pending: PendingMarks | undefined;
+
+  private async mark(keys: [string, string][]): Promise<void> {
+    const rows = keys.map((_, i) => `($${2 * i + 1}::text, $${2 * i + 2}::text)`).join(", ");
     await this.db.query(
-      "UPDATE client_messages SET appended = true WHERE sender_id = $1 AND client_message_id = $2",
-      [senderId, clientMessageId],
+      `UPDATE client_messages AS c SET appended = true
+       FROM (VALUES ${rows}) AS m(sender_id, client_message_id)
+       WHERE c.sender_id = m.sender_id AND c.client_message_id = m.client_message_id`,
+      keys.flat(),
     );
   }
+}
+
+interface PendingMarks {
+  keys: [string, string][];
+  done: Promise<void>;
 }
 
 /**
