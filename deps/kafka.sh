@@ -27,6 +27,10 @@ do_launch() {
   render "$DEPS_SRC/conf/kafka/server.properties" "$RUN_DIR/server.properties" \
     "PORT=$PORT" "ADVERTISED_PORT=$ADVERTISED_PORT" "CONTROLLER_PORT=$CONTROLLER_PORT" "DATA=$RUN_DIR/data"
   render "$DEPS_SRC/conf/kafka/log4j2.properties" "$RUN_DIR/log4j2.properties" LEVEL=INFO
+  # A test's private broker may override settings, one key=value a line (the last one wins).
+  if [ -n "${PARLEY_DEPS_KAFKA_EXTRA_PROPERTIES:-}" ]; then
+    printf '%s\n' "$PARLEY_DEPS_KAFKA_EXTRA_PROPERTIES" >>"$RUN_DIR/server.properties"
+  fi
   # The metadata log remembers the controller's address and the version that formatted it.
   local stamp="$VERSION $PORT $CONTROLLER_PORT"
   if [ -d "$RUN_DIR/data" ] && [ "$(cat "$RUN_DIR/formatted" 2>/dev/null)" != "$stamp" ]; then

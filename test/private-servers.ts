@@ -101,6 +101,10 @@ export async function startPrivateKafka(
     advertisedPort?: number;
     /** Called with the broker's own port before it starts, so a proxy can listen first. */
     beforeStart?: (brokerPort: number) => Promise<void>;
+    /** false: hand the broker over as freshly formatted, for tests of start-up on a new broker. */
+    warmUp?: boolean;
+    /** Broker settings over deps/conf/kafka/server.properties. */
+    serverProperties?: Record<string, string>;
   } = {},
 ): Promise<PrivateServer> {
   const ports = await freePorts();
@@ -115,12 +119,15 @@ export async function startPrivateKafka(
       PARLEY_DEPS_KAFKA_ADVERTISED_PORT: String(advertised),
       PARLEY_DEPS_KAFKA_CONTROLLER_PORT: String(controller),
       PARLEY_DEPS_KAFKA_HEAP: process.env.PARLEY_DEPS_KAFKA_HEAP ?? "384m",
+      PARLEY_DEPS_KAFKA_EXTRA_PROPERTIES: Object.entries(options.serverProperties ?? {})
+        .map(([key, value]) => `${key}=${value}`)
+        .join("\n"),
     },
     `127.0.0.1:${advertised}`,
     "kafka.Kafka",
   );
   try {
-    await warmUp(server.address);
+    if (options.warmUp !== false) await warmUp(server.address);
   } catch (err) {
     await server.remove();
     throw err;

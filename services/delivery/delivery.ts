@@ -297,24 +297,26 @@ export async function startConsumers(
   delivery: Delivery,
   maxBatch: number,
 ): Promise<Subscription> {
-  const subscriptions: Subscription[] = [];
+  // All three join at once: each join may wait (a new broker's coordinator, a dead member's
+  // session), and those waits need not add up.
+  const started = await Promise.allSettled(
+    (["messages", "groups", "receipts"] as const).map((topic) =>
+      log.subscribe({
+        group: CONSUMER_GROUPS[topic],
+        topic: TOPICS[topic],
+        maxBatch,
+        handler: (records) => delivery.consume(topic, records),
+      }),
+    ),
+  );
+  const subscriptions = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
   const stop = async () => {
     await Promise.all(subscriptions.splice(0).map((s) => s.stop()));
   };
-  try {
-    for (const topic of ["messages", "groups", "receipts"] as const) {
-      subscriptions.push(
-        await log.subscribe({
-          group: CONSUMER_GROUPS[topic],
-          topic: TOPICS[topic],
-          maxBatch,
-          handler: (records) => delivery.consume(topic, records),
-        }),
-      );
-    }
-  } catch (err) {
+  const failed = started.find((s) => s.status === "rejected");
+  if (failed) {
     await stop();
-    throw err;
+    throw failed.reason;
   }
   return { stop };
 }

@@ -3,6 +3,7 @@ import { s3Probe } from "./blob/blob.probe.js";
 import { cqlProbe, endpointOf, kafkaProbe, redisProbe, sqlProbe } from "./dependency-probes.js";
 import { asDomainError, DomainError } from "./errors.js";
 import { type Infra, infraConfig } from "./infra.js";
+import type { MessageLog } from "./log/log.js";
 import type { ServiceName, TargetName } from "./module.js";
 import { describeFailure, type Readiness } from "./readiness.js";
 
@@ -47,6 +48,7 @@ export function watchDependencies(options: {
   }
 
   const opening = new Map<ServiceName, Promise<Awaited<ReturnType<Infra["sql"]>>>>();
+  let openedLog: MessageLog | undefined;
   // Roles this file does not watch pass through as they are.
   return {
     ...infra,
@@ -71,9 +73,22 @@ export function watchDependencies(options: {
       const kafka = settings.kafkaBrokers.length > 0;
       if (kafka) {
         const probe = kafkaProbe(settings.kafkaBrokers);
-        readiness.register("kafka", probe.check, probe.close);
+        // Kafka answering is not enough: a consumer that cannot join its group consumes nothing.
+        const check = async () => {
+          await probe.check();
+          const problems = openedLog?.problems?.() ?? [];
+          if (problems.length > 0) throw new Error(problems.join("; "));
+        };
+        readiness.register("kafka", check, probe.close);
       }
-      return infra.messageLog().catch((err: unknown) => {
+      const opened = infra.messageLog();
+      opened.then(
+        (log) => {
+          openedLog = log;
+        },
+        () => {},
+      );
+      return opened.catch((err: unknown) => {
         const name = kafka ? "kafka" : "embedded log";
         const where = kafka ? settings.kafkaBrokers.join(",") : "the data folder";
         throw new DependencyError(name, `cannot open ${where}: ${describeFailure(err)}`, { cause: err });
@@ -106,7 +121,7 @@ export function dependencyOf(err: unknown): string | undefined {
   for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
     if (e instanceof DependencyError) return e.dependency;
     const name = e.constructor.name;
-    if (/^KafkaJS/.test(name)) return "kafka";
+    if (/^KafkaJS|^KafkaStartError$/.test(name)) return "kafka";
     if (/^(NoHostAvailableError|OperationTimedOutError|ResponseError)$/.test(name)) return "cassandra";
     if (name === "DatabaseError" && "severity" in e) return "postgres";
     if (/^(ReplyError|MaxRetriesPerRequestError)$/.test(name)) return "redis";

@@ -28,7 +28,12 @@ export function createKafka(options: {
       ({ namespace, level, log }) => {
         const { message, ...fields } = log;
         const entry = { component: "kafkajs", namespace, ...fields };
-        if (level === logLevel.ERROR) options.logger.error(entry, message);
+        // kafkajs logs every error answer from a broker at error level, though its callers handle
+        // them ("topic already exists" from a concurrent creator, "the coordinator is loading" on
+        // a new broker); what is not handled reaches Parley's own logs with its context.
+        if (namespace === "Connection" && message.startsWith("Response "))
+          options.logger.debug(entry, message);
+        else if (level === logLevel.ERROR) options.logger.error(entry, message);
         else options.logger.warn(entry, message);
       },
   });
@@ -54,6 +59,14 @@ export function toLogRecord(topic: string, partition: number, message: KafkaMess
     headers: headerText(message.headers),
     timestamp: Number(message.timestamp),
   };
+}
+
+/**
+ * The Kafka log could not get ready (a topic without leaders, a consumer that cannot join its
+ * group) within its bound. Its name tells the process's start-up report that Kafka is the reason.
+ */
+export class KafkaStartError extends Error {
+  override name = "KafkaStartError";
 }
 
 /** Settles like `work`, or rejects once `ms` have passed; `work` is not cancelled, only abandoned. */

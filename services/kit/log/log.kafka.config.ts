@@ -40,6 +40,11 @@ export const kafkaLogConfig = defineConfig({
     schema: positiveInt().default(30000),
     help: "Consumer group session timeout: how soon the partitions of a consumer that died move to another.",
   },
+  consumerStartTimeoutMs: {
+    env: "PARLEY_KAFKA_CONSUMER_START_TIMEOUT_MS",
+    schema: positiveInt().default(90000),
+    help: "A consumer that has not joined its group within this fails the process's start with an error naming the group, instead of waiting forever. Keep it above the session timeout: a restarted process joins only once its old member's session has expired.",
+  },
   partitionsConsumedConcurrently: {
     env: "PARLEY_KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY",
     schema: positiveInt().default(3),

@@ -1,8 +1,9 @@
-import type { Consumer, EachBatchPayload, Kafka } from "kafkajs";
+import type { EachBatchPayload, Kafka } from "kafkajs";
 import type { Logger } from "../logger.js";
 import { consumerLag, observeConsumerDelay } from "../metrics.js";
 import type { LogRecord, SubscribeOptions, Subscription } from "./log.js";
 import { toLogRecord } from "./log.kafka.client.js";
+import { GroupMember, type GroupMembers } from "./log.kafka.member.js";
 
 export interface ConsumerSettings {
   /** Kafka's names (with the deployment's prefix); the options carry the role's names. */
@@ -10,6 +11,8 @@ export interface ConsumerSettings {
   topicName: string;
   sessionTimeoutMs: number;
   partitionsConsumedConcurrently: number;
+  /** Bound on joining the group at start (see GroupMember). */
+  startTimeoutMs: number;
 }
 
 const MAX_BACKOFF_MS = 5000;
@@ -19,22 +22,31 @@ const MAX_BACKOFF_MS = 5000;
  * the records up to them; a failing handler is called again with the same records (bounded
  * backoff) until it succeeds, the member is stopped, or a rebalance gives the partition away — in
  * the last two cases nothing is committed, so whoever consumes the partition next gets them again.
+ * It resolves once the member has joined its group, or fails naming the group (see GroupMember).
  */
 export async function startConsumer(
   kafka: Kafka,
   settings: ConsumerSettings,
   options: SubscribeOptions,
+  members: GroupMembers,
   logger: Logger,
 ): Promise<Subscription> {
   const { group, topic, handler } = options;
   const maxBatch = options.maxBatch ?? 500;
-  const consumer: Consumer = kafka.consumer({
-    groupId: settings.groupId,
-    sessionTimeout: settings.sessionTimeoutMs,
-    heartbeatInterval: Math.max(100, Math.floor(settings.sessionTimeoutMs / 10)),
-    // Long polls end early when records arrive; this bounds how long a stop waits for one.
-    maxWaitTimeInMs: 500,
-  });
+  const member = new GroupMember(
+    kafka,
+    {
+      groupId: settings.groupId,
+      sessionTimeout: settings.sessionTimeoutMs,
+      heartbeatInterval: Math.max(100, Math.floor(settings.sessionTimeoutMs / 10)),
+      // Long polls end early when records arrive; this bounds how long a stop waits for one.
+      maxWaitTimeInMs: 500,
+    },
+    `consumer group ${settings.groupId}`,
+    members,
+    logger,
+  );
+  const { consumer } = member;
   let stopping = false;
   const inProgress = new Set<Promise<void>>();
   const lagByPartition = new Map<number, number>();
@@ -85,10 +97,9 @@ export async function startConsumer(
     }
   };
 
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic: settings.topicName, fromBeginning: true });
-    await consumer.run({
+  await member.start(
+    settings.topicName,
+    {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: settings.partitionsConsumedConcurrently,
@@ -102,18 +113,16 @@ export async function startConsumer(
           inProgress.delete(work);
         }
       },
-    });
-  } catch (err) {
-    await consumer.disconnect().catch(() => {});
-    throw err;
-  }
+    },
+    settings.startTimeoutMs,
+  );
 
   return {
     async stop() {
       stopping = true;
       // kafkajs skips commits once its consumer is stopping: let the batch in progress commit first.
       await Promise.allSettled([...inProgress]);
-      await consumer.disconnect();
+      await member.stop();
     },
   };
 }

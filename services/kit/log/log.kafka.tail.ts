@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
-import type { Admin, Consumer, Kafka } from "kafkajs";
+import type { Admin, Kafka } from "kafkajs";
 import type { Logger } from "../logger.js";
 import type { LogRecord } from "./log.js";
 import { toLogRecord } from "./log.kafka.client.js";
+import { GroupMember, type GroupMembers } from "./log.kafka.member.js";
 
 interface PartitionTail {
   /** Records at and after this offset are held (older ones are committed by the group). */
@@ -21,6 +22,8 @@ export interface TailSettings {
   /** Names this process's own, never-shared consumer group. */
   tailGroupPrefix: string;
   sessionTimeoutMs: number;
+  /** Bound on joining the tail's group (see GroupMember). */
+  startTimeoutMs: number;
 }
 
 const PRUNE_EVERY_MS = 1000;
@@ -49,7 +52,7 @@ export class TailReader {
 
   private constructor(
     private readonly admin: Admin,
-    private readonly consumer: Consumer,
+    private readonly member: GroupMember,
     private readonly tailGroupId: string,
     private readonly settings: TailSettings,
   ) {}
@@ -58,6 +61,7 @@ export class TailReader {
     kafka: Kafka,
     admin: Admin,
     settings: TailSettings,
+    members: GroupMembers,
     logger: Logger,
   ): Promise<TailReader> {
     const tailGroupId = `${settings.tailGroupPrefix}${randomUUID()}`;
@@ -65,37 +69,45 @@ export class TailReader {
     // waits out the old member's session before the rejoin, and reads 503 meanwhile, so keep it at
     // the broker's minimum (group.min.session.timeout.ms, 6 s by default) rather than 30 s.
     const sessionTimeout = Math.min(settings.sessionTimeoutMs, TAIL_SESSION_TIMEOUT_MS);
-    const consumer = kafka.consumer({
-      groupId: tailGroupId,
-      sessionTimeout,
-      heartbeatInterval: Math.max(100, Math.floor(sessionTimeout / 10)),
-      maxWaitTimeInMs: 500,
-    });
-    const reader = new TailReader(admin, consumer, tailGroupId, settings);
-    const { from: starts } = await reader.snapshot();
-    for (const [partition, from] of starts) {
-      reader.tails.set(partition, { from, position: from, records: [] });
-    }
-    await consumer.connect();
+    const member = new GroupMember(
+      kafka,
+      {
+        groupId: tailGroupId,
+        sessionTimeout,
+        heartbeatInterval: Math.max(100, Math.floor(sessionTimeout / 10)),
+        maxWaitTimeInMs: 500,
+      },
+      `tail reader of ${settings.topicName} (group ${tailGroupId})`,
+      members,
+      logger,
+    );
+    const reader = new TailReader(admin, member, tailGroupId, settings);
     try {
-      await consumer.subscribe({ topic: settings.topicName, fromBeginning: true });
-      await consumer.run({
-        autoCommit: true,
-        eachBatch: async ({ batch }) => {
-          reader.take(
-            batch.partition,
-            batch.messages.map((m) => toLogRecord(settings.topic, batch.partition, m)),
-            BigInt(batch.lastOffset()) + 1n,
-          );
+      const { from: starts } = await reader.snapshot();
+      for (const [partition, from] of starts) {
+        reader.tails.set(partition, { from, position: from, records: [] });
+      }
+      await member.start(
+        settings.topicName,
+        {
+          autoCommit: true,
+          eachBatch: async ({ batch }) => {
+            reader.take(
+              batch.partition,
+              batch.messages.map((m) => toLogRecord(settings.topic, batch.partition, m)),
+              BigInt(batch.lastOffset()) + 1n,
+            );
+          },
         },
-      });
+        settings.startTimeoutMs,
+      );
       // A fetch from the beginning may already be under way: take() skips what lies before the
       // window, and the seek moves every later fetch to where the watched group stands.
       for (const [partition, offset] of starts) {
-        consumer.seek({ topic: settings.topicName, partition, offset: String(offset) });
+        member.consumer.seek({ topic: settings.topicName, partition, offset: String(offset) });
       }
     } catch (err) {
-      await consumer.disconnect().catch(() => {});
+      member.stop().catch(() => {});
       throw err;
     }
     reader.pruning = setInterval(() => {
@@ -125,7 +137,7 @@ export class TailReader {
   async stop(): Promise<void> {
     clearInterval(this.pruning);
     for (const wake of this.waiters) wake();
-    await this.consumer.disconnect();
+    await this.member.stop();
     await this.admin.deleteGroups([this.tailGroupId]).catch(() => {});
   }
 

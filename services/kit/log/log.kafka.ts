@@ -10,14 +10,15 @@ import {
   type Subscription,
   TOPICS,
 } from "./log.js";
-import { createKafka, withDeadline } from "./log.kafka.client.js";
+import { createKafka, KafkaStartError, withDeadline } from "./log.kafka.client.js";
 import type { KafkaLogConfig } from "./log.kafka.config.js";
 import { startConsumer } from "./log.kafka.consumer.js";
+import { GroupMembers } from "./log.kafka.member.js";
 import { ProduceQueue } from "./log.kafka.producer.js";
 import { TailReader } from "./log.kafka.tail.js";
 
-/** How long a new topic may take to get a leader for every partition. */
-const TOPIC_READY_MS = 10_000;
+/** How long a topic may take to exist with a leader for every partition (a new broker is slow). */
+const TOPIC_READY_MS = 30_000;
 /** Topics created at start-up; any other topic is created when first used. */
 const KNOWN_TOPICS = [TOPICS.messages, TOPICS.groups, TOPICS.receipts, `${TOPICS.messages}.dlq`];
 
@@ -37,6 +38,7 @@ export class KafkaLog implements MessageLog {
   private readonly partitionCounts = new Map<string, Promise<number>>();
   private readonly tails = new Map<string, Promise<TailReader>>();
   private readonly subscriptions = new Set<Subscription>();
+  private readonly members = new GroupMembers();
   private readonly partitioner = Partitioners.DefaultPartitioner();
   private closed = false;
 
@@ -113,8 +115,10 @@ export class KafkaLog implements MessageLog {
         topicName: this.name(options.topic),
         sessionTimeoutMs: this.options.sessionTimeoutMs,
         partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently,
+        startTimeoutMs: this.options.consumerStartTimeoutMs,
       },
       options,
+      this.members,
       this.options.logger.child({ component: "log-consumer", group: options.group }),
     );
     this.subscriptions.add(subscription);
@@ -135,6 +139,11 @@ export class KafkaLog implements MessageLog {
       return tail.read(key, key === undefined ? undefined : this.partitionOf(topic, key, count), deadline);
     };
     return withDeadline(read(), this.options.readTimeoutMs, `reading the tail of ${topic}`);
+  }
+
+  /** Consumers (subscriptions, tail readers) that have not been consuming for a while, and why. */
+  problems(): string[] {
+    return this.members.problems();
   }
 
   async close(): Promise<void> {
@@ -160,7 +169,9 @@ export class KafkaLog implements MessageLog {
           groupId: this.name(group),
           tailGroupPrefix: this.name(`parley.tail.${this.options.clientId}.`),
           sessionTimeoutMs: this.options.sessionTimeoutMs,
+          startTimeoutMs: this.options.consumerStartTimeoutMs,
         },
+        this.members,
         this.options.logger.child({ component: "log-tail", topic, group }),
       );
       this.tails.set(id, tail);
@@ -180,30 +191,56 @@ export class KafkaLog implements MessageLog {
     return count;
   }
 
+  /**
+   * Creates the topic when Kafka does not have it, then waits until every partition has a leader.
+   * Several processes start at once and create the same topics: one creates, the others find the
+   * topic there (or get "already exists", which kafkajs answers as `false`). Failures a new broker
+   * gives while it settles are tried again, with backoff, until TOPIC_READY_MS.
+   */
   private async createTopic(topic: string): Promise<number> {
     const name = this.name(topic);
-    // kafkajs's own waitForLeaders gives up on the "unknown topic" answers Kafka 4 sends while a new
-    // topic's partitions are still being placed, so readiness is polled here instead.
-    await this.admin.createTopics({
-      waitForLeaders: false,
-      topics: [
-        {
-          topic: name,
-          numPartitions: this.options.partitions,
-          replicationFactor: this.options.replicationFactor,
-        },
-      ],
-    });
     const deadline = Date.now() + TOPIC_READY_MS;
-    for (;;) {
-      const partitions = await this.admin
-        .fetchTopicMetadata({ topics: [name] })
-        .then(({ topics }) => topics[0]?.partitions ?? [])
-        .catch(() => []);
-      if (partitions.length > 0 && partitions.every((p) => p.leader >= 0)) return partitions.length;
-      if (Date.now() > deadline)
-        throw new Error(`Kafka topic ${name} has no leader after ${TOPIC_READY_MS} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
+    let lastError: unknown;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const partitions = await this.topicPartitions(name);
+        if (partitions === undefined) {
+          // kafkajs's waitForLeaders gives up on the "unknown topic" answers Kafka 4 sends while a
+          // new topic's partitions are being placed, so readiness is polled here instead.
+          await this.admin.createTopics({
+            waitForLeaders: false,
+            topics: [
+              {
+                topic: name,
+                numPartitions: this.options.partitions,
+                replicationFactor: this.options.replicationFactor,
+              },
+            ],
+          });
+        } else if (partitions.length > 0 && partitions.every((p) => p.leader >= 0)) {
+          return partitions.length;
+        }
+      } catch (err) {
+        lastError = err;
+      }
+      if (Date.now() > deadline) {
+        throw new KafkaStartError(
+          `Kafka: topic ${name} has no leader for every partition after ${TOPIC_READY_MS} ms`,
+          lastError === undefined ? undefined : { cause: lastError },
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempt)));
+    }
+  }
+
+  /** The topic's partitions as Kafka describes them, or undefined when Kafka has no such topic. */
+  private async topicPartitions(name: string): Promise<PartitionMetadata[] | undefined> {
+    try {
+      const { topics } = await this.admin.fetchTopicMetadata({ topics: [name] });
+      return topics[0]?.partitions ?? [];
+    } catch (err) {
+      if ((err as { type?: string }).type === "UNKNOWN_TOPIC_OR_PARTITION") return undefined;
+      throw err;
     }
   }
 

@@ -50,6 +50,8 @@ export interface MessageLog {
    * tail a consumer has not processed, for readers that must see every acknowledged record.
    */
   readUncommitted(topic: string, group: string, key?: string): Promise<LogRecord[]>;
+  /** Why some of its consumers are not consuming (for /readyz); empty when all are. */
+  problems?(): string[];
   close(): Promise<void>;
 }
 
