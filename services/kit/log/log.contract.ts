@@ -177,13 +177,24 @@ export function logContract(name: string, open: () => Promise<LogUnderTest>): vo
       await appendValues("b", ["5"]);
       await appendValues("a", ["6"]);
 
+      // Across keys (partitions) only each key's order is promised: records of two partitions
+      // appended within the same millisecond may come either way round.
+      const byKey = (records: LogRecord[]) => ({
+        a: records.filter((r) => r.key === "a").map((r) => text(r.value)),
+        b: records.filter((r) => r.key === "b").map((r) => text(r.value)),
+        all: records.map((r) => text(r.value)).sort(),
+      });
       const tail = await log.readUncommitted(topic, group);
-      expect(tail.map((r) => text(r.value))).toEqual(["4", "5", "6"]);
+      expect(byKey(tail)).toEqual({ a: ["4", "6"], b: ["5"], all: ["4", "5", "6"] });
       const ofA = await log.readUncommitted(topic, group, "a");
       expect(ofA.map((r) => text(r.value))).toEqual(["4", "6"]);
       expect(ofA.every((r) => r.key === "a")).toBe(true);
       const neverSubscribed = await log.readUncommitted(topic, `g.${randomUUID()}`);
-      expect(neverSubscribed.map((r) => text(r.value))).toEqual(["1", "2", "3", "4", "5", "6"]);
+      expect(byKey(neverSubscribed)).toEqual({
+        a: ["1", "3", "4", "6"],
+        b: ["2", "5"],
+        all: ["1", "2", "3", "4", "5", "6"],
+      });
     });
 
     it("keeps records, committed offsets and its next offset when reopened", async () => {
