@@ -22,7 +22,8 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import WebSocket from "ws";
 import { freePorts } from "../scripts/mesh/plan.js";
-import { summarise, summaryMarkdown } from "./cpuprofile.js";
+import { sampleCpu } from "./cpu-accounting.js";
+import { type ProfileSummary, summarise, summaryMarkdown } from "./cpuprofile.js";
 import { census, growth, growthMarkdown } from "./heapsnapshot.js";
 import { writeSection } from "./report.js";
 import { type LatencyRun, latencySvg } from "./svg.js";
@@ -132,7 +133,7 @@ async function startAllInOne(): Promise<Target> {
         ? readdirSync(profileDir).filter((f) => f.endsWith(".cpuprofile"))
         : [];
       const found: Record<string, string> = {};
-      if (files[0]) found["all-in-one"] = join(profileDir, files[0]);
+      for (const file of files) found[threadName("all-in-one", file)] = join(profileDir, file);
       return found;
     },
   };
@@ -166,11 +167,28 @@ async function startMeshTarget(): Promise<Target> {
         // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile
         const pid = file.split(".")[3] ?? "";
         const name = pids[pid];
-        if (name && file.endsWith(".cpuprofile")) found[name] = join(profileDir, file);
+        if (name && file.endsWith(".cpuprofile")) found[threadName(name, file)] = join(profileDir, file);
       }
       return found;
     },
   };
+}
+
+/**
+ * A profile's name: the process's for its main thread, with the thread id for a worker thread
+ * (the all-in-one process runs its PGlite databases in one). Files are named
+ * CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile.
+ */
+function threadName(processName: string, file: string): string {
+  const thread = file.split(".")[4] ?? "0";
+  return thread === "0" ? processName : `${processName} worker thread ${thread}`;
+}
+
+/** Parley's CPU seconds so far, every process and thread of it (bench/cpu-accounting.ts). */
+function parleyCpuSeconds(): number {
+  let seconds = 0;
+  for (const [role, s] of sampleCpu(REPO, false)) if (role.startsWith("parley")) seconds += s;
+  return seconds;
 }
 
 // ---------------------------------------------------------------- clients
@@ -265,7 +283,14 @@ class ClientProcess {
     tokens: string[],
     perToken = 1,
     count?: number,
-  ): Promise<{ open: number; failed: number; ms: number; firstError?: string }> {
+  ): Promise<{
+    open: number;
+    failed: number;
+    retried: number;
+    retries: number;
+    ms: number;
+    firstError?: string;
+  }> {
     const addresses = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"];
     return this.ask({ type: "open", url, tokens, perToken, count, addresses, concurrency: 64 }, "opened");
   }
@@ -411,6 +436,7 @@ async function idle(target: Target, users: User[]) {
   const started = Date.now();
   let opened = 0;
   let failed = 0;
+  let retried = 0;
   let firstError: string | undefined;
   try {
     for (let w = 0; w < workers; w++) {
@@ -422,9 +448,10 @@ async function idle(target: Target, users: User[]) {
       const result = await client.open(target.url, tokens, perToken, want);
       opened += result.open;
       failed += result.failed;
+      retried += result.retried;
       firstError ??= result.firstError;
       log(
-        `idle: client process ${w + 1}/${workers}: ${result.open} open, ${result.failed} failed in ${result.ms} ms`,
+        `idle: client process ${w + 1}/${workers}: ${result.open} open (${result.retried} after retries), ${result.failed} failed in ${result.ms} ms`,
       );
     }
     const openMs = Date.now() - started;
@@ -451,9 +478,9 @@ async function idle(target: Target, users: User[]) {
     record(
       "idle",
       [
-        "| streams asked | opened (client) | open per gateway gauge | still open after 30 s idle | failed | open time | gateway RSS before | with streams | after 30 s idle | **RSS per stream** | JS heap used before → after | heap per stream |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-        `| ${total} | ${opened} | ${gauge} | ${stillOpen} | ${failed}${firstError ? ` (${firstError})` : ""} | ${(openMs / 1000).toFixed(1)} s | ${mib(rssBefore)} MiB | ${mib(rssOpen)} MiB | ${mib(rssLater)} MiB | **${(perStream / 1024).toFixed(1)} KiB** | ${mib(heapBefore.used)} → ${mib(heapLater.used)} MiB | ${(heapPerStream / 1024).toFixed(1)} KiB |`,
+        "| streams asked | opened (client) | open per gateway gauge | still open after 30 s idle | opened after retries | failed | open time | gateway RSS before | with streams | after 30 s idle | **RSS per stream** | JS heap used before → after | heap per stream |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        `| ${total} | ${opened} | ${gauge} | ${stillOpen} | ${retried} | ${failed}${firstError ? ` (first error: ${firstError})` : ""} | ${(openMs / 1000).toFixed(1)} s | ${mib(rssBefore)} MiB | ${mib(rssOpen)} MiB | ${mib(rssLater)} MiB | **${(perStream / 1024).toFixed(1)} KiB** | ${mib(heapBefore.used)} → ${mib(heapLater.used)} MiB | ${(heapPerStream / 1024).toFixed(1)} KiB |`,
         "",
         `RSS is the gateway process's (${mode === "aio" ? "the whole all-in-one process" : "the mesh's gateway process alone"}), from /proc; heap from its own \`nodejs_heap_size_used_bytes\`.${snapshots}`,
       ].join("\n"),
@@ -482,7 +509,7 @@ async function fanout(target: Target, users: User[]) {
       members.map((u) => u.token),
     );
     log(
-      `fanout: ${opened.open} member streams open (${opened.failed} failed${opened.firstError ? `: ${opened.firstError}` : ""}) in ${opened.ms} ms`,
+      `fanout: ${opened.open} member streams open (${opened.retried} after retries, ${opened.failed} failed${opened.firstError ? `; first error: ${opened.firstError}` : ""}) in ${opened.ms} ms`,
     );
     await pause(2_000);
     await client.take();
@@ -516,7 +543,7 @@ async function fanout(target: Target, users: User[]) {
     record(
       "fanout",
       [
-        `${count} group messages, one at a time, to a group of ${members.length} members, each with one WebSocket stream open (${opened.open}); ${complete}/${count} reached every stream.`,
+        `${count} group messages, one at a time, to a group of ${members.length} members, each with one WebSocket stream open (${opened.open}; ${opened.retried} of them opened only after retries with backoff, ${opened.failed} never opened); ${complete}/${count} reached every stream.`,
         "",
         "| from the send request to … | p50 ms | p99 ms | max ms |",
         "|---|---|---|---|",
@@ -633,10 +660,10 @@ async function latency(target: Target, users: User[]) {
   record(
     "latency",
     [
-      `${n} users, each with one WebSocket stream (in a client process); senders pick a recipient among them; each message reaches two streams (the recipient's and the sender's own). Latency is from issuing the REST send (open loop, fixed rate) to the event arriving on a stream; "gateway" is the gateway's own histogram (durable append → written to the stream, bucket upper bounds).`,
+      `${n} users, each with one WebSocket stream (in a client process); senders pick a recipient among them; each message reaches two streams (the recipient's and the sender's own). Latency is from issuing the REST send (open loop, fixed rate) to the event arriving on a stream; "gateway" is the gateway's own histogram (durable append → written to the stream, bucket upper bounds); "Parley CPU" is the CPU time of every Parley process and thread (from /proc) during the step and its settling, over the sends acknowledged — robust to other load on the cores, unlike the latencies.`,
       "",
-      "| offered/s | acked/s | send ack p50/p99 ms | deliver p50 | **p99** | p99.9 ms | delivered/expected | failed sends | gateway p50/p99 ms |",
-      "|---|---|---|---|---|---|---|---|---|",
+      "| offered/s | acked/s | send ack p50/p99 ms | deliver p50 | **p99** | p99.9 ms | delivered/expected | failed sends | gateway p50/p99 ms | Parley CPU ms/msg |",
+      "|---|---|---|---|---|---|---|---|---|---|",
       ...rows,
       "",
       saturatedAt
@@ -649,6 +676,7 @@ async function latency(target: Target, users: User[]) {
 
   async function ladderStep(label: string, rate: number, seconds: number) {
     const before = deliverBuckets(await metricsText(target.gatewayAdmin));
+    const cpuBefore = parleyCpuSeconds();
     const sentAt = new Map<string, number>();
     const ackMs: number[] = [];
     let acked = 0;
@@ -709,6 +737,7 @@ async function latency(target: Target, users: User[]) {
       if (got.length) quietSince = Date.now();
       receipts.push(...got.filter(([tag]) => tag.startsWith(`b:${label}.`)));
     }
+    const cpuMsPerMessage = ((parleyCpuSeconds() - cpuBefore) * 1000) / Math.max(1, acked);
     const after = deliverBuckets(await metricsText(target.gatewayAdmin));
     const samples: [number, number][] = [];
     for (const [tag, at] of receipts) {
@@ -719,7 +748,7 @@ async function latency(target: Target, users: User[]) {
     const a = quantiles(ackMs);
     const ackRate = acked / issuedFor;
     const saturated = ackRate < rate * 0.9 || d.p99 > 2000;
-    const row = `| ${rate} | ${Math.round(ackRate)} | ${ms(a.p50)} / ${ms(a.p99)} | ${ms(d.p50)} | **${ms(d.p99)}** | ${ms(d.p999)} | ${receipts.length}/${acked * 2} | ${failed + skipped} | ${ms(bucketQuantile(before, after, 0.5))} / ${ms(bucketQuantile(before, after, 0.99))} |`;
+    const row = `| ${rate} | ${Math.round(ackRate)} | ${ms(a.p50)} / ${ms(a.p99)} | ${ms(d.p50)} | **${ms(d.p99)}** | ${ms(d.p999)} | ${receipts.length}/${acked * 2} | ${failed + skipped} | ${ms(bucketQuantile(before, after, 0.5))} / ${ms(bucketQuantile(before, after, 0.99))} | ${cpuMsPerMessage.toFixed(2)} |`;
     return { samples, row, saturated };
   }
 }
@@ -747,20 +776,25 @@ try {
 }
 if (values.profile) {
   const parts: string[] = [];
-  for (const name of ["all-in-one", "gateway", "delivery", "messages"]) {
-    const file = profiles[name];
-    if (file) {
-      parts.push(
-        summaryMarkdown(
-          `${name} process (${file.replace(`${REPO}/`, "")})`,
-          summarise(file, 15, profileWindow),
-        ),
-      );
-    }
+  const summaries: ProfileSummary[] = [];
+  const order = ["all-in-one", "gateway", "delivery", "messages"];
+  const rank = (name: string) => order.findIndex((o) => name.startsWith(o));
+  for (const [name, file] of Object.entries(profiles)
+    .filter(([name]) => rank(name) >= 0)
+    .sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b))) {
+    const summary = summarise(file, 15, profileWindow);
+    summaries.push(summary);
+    parts.push(summaryMarkdown(`${name} (${file.replace(`${REPO}/`, "")})`, summary));
   }
+  // PGlite's share of all the CPU profiled, whichever thread ran it.
+  const busy = summaries.reduce((sum, s) => sum + s.totalMs - s.idleMs, 0);
+  const pglite = summaries
+    .flatMap((s) => s.packages)
+    .filter((p) => p.name === "@electric-sql/pglite" || p.name.startsWith("wasm://"))
+    .reduce((sum, p) => sum + p.ms, 0);
   record(
     "profile",
-    `CPU profiles (\`--cpu-prof\`) of the run above, counting only samples taken during the measured latency ladder (after warm-up).\n\n${parts.join("\n\n")}`,
+    `CPU profiles (\`--cpu-prof\`) of the run above, counting only samples taken during the measured latency ladder (after warm-up). PGlite (\`@electric-sql/pglite\` + \`wasm://\`), all threads: **${(pglite / 1000).toFixed(1)} s of ${(busy / 1000).toFixed(1)} s busy (${((pglite / (busy || 1)) * 100).toFixed(1)} %)**.\n\n${parts.join("\n\n")}`,
   );
 }
 process.exit(0);

@@ -19,6 +19,13 @@ export interface Listener {
 }
 
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+/**
+ * Connections the kernel holds for us while the event loop is busy (Node's default is 511; the
+ * kernel caps it at net.core.somaxconn, 4096 on current kernels). In a reconnect storm thousands
+ * of clients connect at once: past the backlog their handshakes are dropped, they retry after 1,
+ * 3, 7… s, and some get reset (ECONNRESET) instead of being served a moment later.
+ */
+const LISTEN_BACKLOG = 4096;
 
 /**
  * One TCP port for HTTP/1.1 and cleartext HTTP/2 (prior knowledge, as gRPC and Connect clients
@@ -95,7 +102,7 @@ export async function listen(options: {
 
   await new Promise<void>((resolve, reject) => {
     tcp.once("error", reject);
-    tcp.listen(options.port, options.host, () => {
+    tcp.listen({ port: options.port, host: options.host, backlog: LISTEN_BACKLOG }, () => {
       tcp.off("error", reject);
       resolve();
     });

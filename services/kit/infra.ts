@@ -61,6 +61,11 @@ export const infraConfig = defineConfig({
     schema: z.coerce.number().int().positive().default(5000),
     help: "PostgreSQL cancels a statement running longer than this (milliseconds).",
   },
+  pgliteThread: {
+    env: "PARLEY_PGLITE_THREAD",
+    schema: z.enum(["on", "off"]).default("off"),
+    help: "on: the embedded PGlite databases run in a worker thread, off the event loop (faster; off by default until a delivery stall seen with it is fixed — docs/benchmarks.md).",
+  },
   redisUrl: {
     env: "PARLEY_REDIS_URL",
     schema: z.string().optional(),
@@ -99,7 +104,9 @@ export function createInfra(options: { env: NodeJS.ProcessEnv; dataDir: string; 
             statementTimeoutMs: config.pgStatementTimeoutMs,
             logger: options.logger.child({ component: "sql", store: name }),
           })
-        : openPglite(join(options.dataDir, name), name, options.env.PARLEY_PGLITE_TEMPLATE);
+        : openPglite(join(options.dataDir, name), name, options.env.PARLEY_PGLITE_TEMPLATE, {
+            thread: config.pgliteThread === "on",
+          });
       databases.set(name, db);
       // A database that could not be opened is tried again by the next caller, not cached broken.
       db.catch(() => databases.delete(name));

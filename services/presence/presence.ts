@@ -67,13 +67,14 @@ export class Presence {
     const ttl = this.ttl(ttlSeconds);
     const users = [...new Set(streams.map((s) => s.userId))];
     const before = await Promise.all(users.map((id) => this.sessions.list(id)));
+    const listed = new Map(users.map((id, i) => [id, before[i]]));
     const cameOnline = users.filter((_, i) => before[i]?.length === 0);
     await Promise.all(
       streams.map(async (s) => {
         const kept = await this.sessions.heartbeat(s.userId, s.streamId, ttl);
-        const moved = before[users.indexOf(s.userId)]?.some(
-          (live) => live.sessionId === s.streamId && live.node !== nodeId,
-        );
+        const moved = listed
+          .get(s.userId)
+          ?.some((live) => live.sessionId === s.streamId && live.node !== nodeId);
         if (!kept || moved) {
           await this.sessions.register({ userId: s.userId, sessionId: s.streamId, node: nodeId }, ttl);
         }
@@ -89,12 +90,13 @@ export class Presence {
     for (const s of streams) requireStream(s);
     const users = [...new Set(streams.map((s) => s.userId))];
     const before = await Promise.all(users.map((id) => this.sessions.list(id)));
+    const listed = new Map(users.map((id, i) => [id, before[i]]));
     // Only the node that holds a stream may close it: a stream that moved on stays open.
     await Promise.all(
       streams.map((s) => {
-        const held = before[users.indexOf(s.userId)]?.some(
-          (live) => live.sessionId === s.streamId && live.node === nodeId,
-        );
+        const held = listed
+          .get(s.userId)
+          ?.some((live) => live.sessionId === s.streamId && live.node === nodeId);
         return held ? this.sessions.unregister(s.userId, s.streamId) : undefined;
       }),
     );

@@ -46,6 +46,11 @@ export const eventsConfig = defineConfig({
     schema: seconds().default(15),
     help: "Heartbeat on idle streams (Connect HEARTBEAT event, SSE comment, WebSocket ping).",
   },
+  offlineGraceSeconds: {
+    env: "PARLEY_EVENTS_OFFLINE_GRACE_SECONDS",
+    schema: z.coerce.number().int().min(0).max(300).default(5),
+    help: "A user whose last stream closed is announced offline only if not back within this time (0: at once).",
+  },
   ticketTtlSeconds: {
     env: "PARLEY_EVENTS_TICKET_TTL_SECONDS",
     schema: z.coerce.number().int().min(1).max(300).default(30),

@@ -1,5 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   type ReplayResponse,
@@ -8,7 +9,7 @@ import {
   UserEventSchema,
 } from "../../gen/es/parley/internal/v1/delivery_pb.js";
 import { EventSchema, StreamControlKind } from "../../gen/es/parley/v1/events_pb.js";
-import { createLogger } from "../../kit/logger.js";
+import { createLogger, type Logger } from "../../kit/logger.js";
 import { registry } from "../../kit/metrics.js";
 import { encodeCursor, parseCursor } from "./cursor.js";
 import { type DeviceStream, type HubBackend, StreamHub, type StreamItem } from "./hub.js";
@@ -20,6 +21,10 @@ class FakeBackend implements HubBackend {
   readonly registered: string[] = [];
   readonly online = new Set<string>();
   readonly published: string[] = [];
+  /** How many streams each CloseStreams call carried. */
+  readonly closeCalls: number[] = [];
+  /** PublishPresence fails (delivery is gone) when set. */
+  publishFails = false;
   replayCalls = 0;
   hub: StreamHub | undefined;
 
@@ -77,17 +82,32 @@ class FakeBackend implements HubBackend {
     return [...new Set(came)];
   }
   async closeStreams(_nodeId: string, streams: { userId: string }[]) {
+    this.closeCalls.push(streams.length);
     const stillOpen = new Set(
       [...(this.hub as unknown as { streams: Map<string, DeviceStream> }).streams.values()].map(
         (s) => s.userId,
       ),
     );
-    const gone = streams.map((s) => s.userId).filter((u) => !stillOpen.has(u));
+    const gone = [...new Set(streams.map((s) => s.userId))].filter(
+      (u) => !stillOpen.has(u) && this.online.has(u),
+    );
     for (const u of gone) this.online.delete(u);
     return gone;
   }
+  async stillOffline(userIds: string[]) {
+    return userIds.filter((u) => !this.online.has(u));
+  }
   async publishPresence(userId: string, online: boolean) {
+    if (this.publishFails) throw new Error("delivery is gone");
     this.published.push(`${userId}:${online ? "online" : "offline"}`);
+    for (const waiter of this.publishWaiters.splice(0)) waiter();
+  }
+  private readonly publishWaiters: (() => void)[] = [];
+  /** Resolves once `n` announcements ending in `suffix` (":online", ":offline") were published. */
+  async announced(suffix: string, n: number): Promise<void> {
+    while (this.published.filter((p) => p.endsWith(suffix)).length < n) {
+      await new Promise<void>((resolve) => this.publishWaiters.push(resolve));
+    }
   }
 }
 
@@ -96,17 +116,26 @@ afterEach(async () => {
   for (const hub of hubs.splice(0)) await hub.stop(100);
 });
 
-function setup(options: { buffer?: number; page?: number } = {}) {
+function setup(
+  options: {
+    buffer?: number;
+    page?: number;
+    maxStreams?: number;
+    logger?: Logger;
+    offlineGraceMs?: number;
+  } = {},
+) {
   const backend = new FakeBackend();
   const hub = new StreamHub({
     nodeId: "node-1",
     backend,
-    logger: createLogger({ level: "silent" }),
+    logger: options.logger ?? createLogger({ level: "silent" }),
     bufferEvents: options.buffer ?? 64,
-    maxStreamsPerUser: 3,
+    maxStreamsPerUser: options.maxStreams ?? 3,
     replayPageSize: options.page ?? 3,
     ttlSeconds: 30,
     heartbeatMs: 60_000,
+    offlineGraceMs: options.offlineGraceMs ?? 0,
   });
   backend.hub = hub;
   hub.start("127.0.0.1:1");
@@ -315,5 +344,43 @@ describe("the stream hub", () => {
     const again = await open();
     expect(again.isClosed).toBe(false);
     expect(hub.size).toBe(3);
+  });
+
+  it("closes a burst of streams in presence in a few calls, and announces each user offline once", async () => {
+    const { backend, hub } = setup({ maxStreams: 100 });
+    const users = Array.from({ length: 20 }, (_, i) => `storm-${i}`);
+    const streams = await Promise.all(
+      users.flatMap((userId) =>
+        Array.from({ length: 60 }, () =>
+          hub.open({ userId, sessionId: "s", transport: "ws", afterSeq: undefined }),
+        ),
+      ),
+    );
+    for (const stream of streams) stream.close();
+    await backend.announced(":offline", users.length);
+    // The first close goes alone; the 1,199 closed meanwhile follow in batches of at most 500.
+    expect(backend.closeCalls).toEqual([1, 500, 500, 199]);
+    expect(backend.published.filter((p) => p.endsWith(":offline")).sort()).toEqual(
+      users.map((u) => `${u}:offline`).sort(),
+    );
+  });
+
+  it("logs one line, with a count, for the presence announcements that failed before a stop", async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: "warn" }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const { backend, hub } = setup({ logger });
+    const streams = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        hub.open({ userId: `gone-${i}`, sessionId: "s", transport: "ws", afterSeq: undefined }),
+      ),
+    );
+    await backend.announced(":online", 200);
+    backend.publishFails = true;
+    for (const stream of streams.slice(0, 100)) stream.close();
+    await hub.stop(1_000);
+    const failed = lines.filter((l) => l.msg === "publishing presence failed");
+    expect(failed).toHaveLength(1);
+    expect(Number(failed[0]?.users) + Number(failed[0]?.dropped ?? 0)).toBe(100);
+    expect(backend.online.size).toBe(0);
   });
 });

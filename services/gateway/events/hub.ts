@@ -5,7 +5,10 @@ import type { ReplayResponse, UserEvent } from "../../gen/es/parley/internal/v1/
 import { type Event, EventSchema, StreamControlKind } from "../../gen/es/parley/v1/events_pb.js";
 import { DomainError } from "../../kit/errors.js";
 import type { Logger } from "../../kit/logger.js";
+import { PresenceAnnouncer } from "./announcer.js";
+import { Batches } from "./batches.js";
 import { encodeCursor } from "./cursor.js";
+import { FailureTally } from "./failure-tally.js";
 import { backend, type EventsBackends } from "./internal.js";
 import {
   openStreams,
@@ -24,6 +27,8 @@ export interface HubBackend {
   /** Returns the users left with no stream anywhere. */
   closeStreams(nodeId: string, streams: StreamRef[]): Promise<string[]>;
   publishPresence(userId: string, online: boolean, lastSeen: Date): Promise<void>;
+  /** The users (of these) with no stream on any node. */
+  stillOffline(userIds: string[]): Promise<string[]>;
 }
 
 export interface StreamRef {
@@ -54,6 +59,10 @@ export function hubBackendOf(backends: EventsBackends, timeoutMs: number): HubBa
         backends.delivery().publishPresence({ userId, online, lastSeen: timestampFromDate(lastSeen) }, opts),
       );
     },
+    async stillOffline(userIds) {
+      const res = await backend(() => backends.presence().getLastSeen({ userIds }, opts));
+      return res.users.filter((u) => !u.online).map((u) => u.userId);
+    },
   };
 }
 
@@ -70,7 +79,19 @@ export interface HubOptions {
   ttlSeconds: number;
   /** An idle stream gets a heartbeat this often. */
   heartbeatMs: number;
+  /** A user whose last stream closed is announced offline only if not back within this time. */
+  offlineGraceMs: number;
 }
+
+/**
+ * Streams per presence call (CloseStreams, and the refresh and shutdown HeartbeatStreams/CloseStreams
+ * of every stream): a burst of closes becomes a few calls, and no call nears gRPC's 4 MiB limit.
+ */
+const PRESENCE_BATCH = 500;
+/** Presence calls for closed streams in flight at once; the rest wait and go together. */
+const CLOSE_CONCURRENCY = 1;
+/** PublishPresence calls in flight at once (each is fanned out to the user's whole audience). */
+const ANNOUNCE_CONCURRENCY = 4;
 
 /** One thing for a transport to write. */
 export interface StreamItem {
@@ -262,8 +283,29 @@ export class StreamHub {
   private stopping = false;
   /** The last HeartbeatStreams failed: pushes may have been lost meanwhile (see refreshStreams). */
   private refreshFailed = false;
+  private readonly announcer: PresenceAnnouncer;
+  /** Closed streams on their way to presence, in batches (a burst of closes is a few calls). */
+  private readonly closes: Batches<StreamRef>;
+  private readonly closeFailures: FailureTally;
 
-  constructor(private readonly options: HubOptions) {}
+  constructor(private readonly options: HubOptions) {
+    this.announcer = new PresenceAnnouncer({
+      publish: (userId, online, at) => options.backend.publishPresence(userId, online, at),
+      stillOffline: (userIds) => options.backend.stillOffline(userIds),
+      logger: options.logger,
+      concurrency: ANNOUNCE_CONCURRENCY,
+      offlineGraceMs: options.offlineGraceMs,
+    });
+    this.closes = new Batches((refs) => this.closeInPresence(refs), {
+      maxBatch: PRESENCE_BATCH,
+      concurrency: CLOSE_CONCURRENCY,
+    });
+    this.closeFailures = new FailureTally({
+      logger: options.logger,
+      message: "closing streams in presence failed",
+      itemsName: "streams",
+    });
+  }
 
   get nodeId(): string {
     return this.options.nodeId;
@@ -342,7 +384,7 @@ export class StreamHub {
         [{ userId: stream.userId, streamId: stream.id }],
         this.options.ttlSeconds,
       );
-      this.announce(cameOnline, true);
+      this.announcer.announce(cameOnline, true);
       const first = await this.options.backend.replay(
         stream.userId,
         init.afterSeq ?? 0n,
@@ -493,15 +535,6 @@ export class StreamHub {
     }
   }
 
-  private announce(users: string[], online: boolean) {
-    const now = new Date();
-    for (const userId of users) {
-      this.options.backend
-        .publishPresence(userId, online, now)
-        .catch((err: unknown) => this.options.logger.warn({ err }, "publishing presence failed"));
-    }
-  }
-
   private forget(stream: DeviceStream) {
     if (!this.streams.delete(stream.id)) return;
     const users = this.byUser.get(stream.userId);
@@ -509,12 +542,17 @@ export class StreamHub {
     if (users?.size === 0) this.byUser.delete(stream.userId);
     openStreams.dec({ transport: stream.transport });
     if (this.stopping) return;
-    this.options.backend
-      .closeStreams(this.options.nodeId, [{ userId: stream.userId, streamId: stream.id }])
-      .then(
-        (wentOffline) => this.announce(wentOffline, false),
-        (err: unknown) => this.options.logger.warn({ err }, "closing a stream in presence failed"),
-      );
+    void this.closes.add({ userId: stream.userId, streamId: stream.id });
+  }
+
+  /** One CloseStreams call for a batch of closed streams; the users left with none are announced. */
+  private async closeInPresence(refs: StreamRef[]) {
+    try {
+      this.announcer.announce(await this.options.backend.closeStreams(this.options.nodeId, refs), false);
+    } catch (err) {
+      // Their entries expire with the TTL; until then delivery may push to them here, and is dropped.
+      this.closeFailures.add(err, refs.length);
+    }
   }
 
   /** One HeartbeatStreams call for every stream of the node, within the TTL. */
@@ -522,12 +560,13 @@ export class StreamHub {
     if (this.streams.size === 0 || this.stopping) return;
     const refs = [...this.streams.values()].map((s) => ({ userId: s.userId, streamId: s.id }));
     try {
-      const cameOnline = await this.options.backend.heartbeat(
-        this.options.nodeId,
-        refs,
-        this.options.ttlSeconds,
-      );
-      this.announce(cameOnline, true);
+      const cameOnline: string[] = [];
+      for (const batch of chunks(refs, PRESENCE_BATCH)) {
+        cameOnline.push(
+          ...(await this.options.backend.heartbeat(this.options.nodeId, batch, this.options.ttlSeconds)),
+        );
+      }
+      this.announcer.announce(cameOnline, true);
       // Presence had forgotten these streams (a restarted Redis) or could not be reached: delivery's
       // pushes for them were dropped meanwhile, and no later push may come to reveal the gap. Check
       // each such live stream against its inbox head now (added by the issue-5 fault tests, see
@@ -572,7 +611,8 @@ export class StreamHub {
   /**
    * Tells every stream to RECONNECT (after what is already queued) and waits up to `graceMs` for
    * the transports to write it and close. Presence entries are removed without announcing anyone
-   * offline: the clients reconnect to another node at once.
+   * offline: the clients reconnect to another node at once. Streams closed before the stop are still
+   * closed in presence, and their users announced, within the grace.
    */
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
@@ -590,13 +630,31 @@ export class StreamHub {
     ]);
     clearTimeout(timer);
     for (const stream of streams) stream.close();
-    if (streams.length > 0) {
-      await this.options.backend
-        .closeStreams(
-          this.options.nodeId,
-          streams.map((s) => ({ userId: s.userId, streamId: s.id })),
-        )
-        .catch((err: unknown) => this.options.logger.warn({ err }, "closing streams in presence failed"));
+    // Presence gets a bounded share of the shutdown: what it misses expires with the TTL. Streams
+    // closed before the stop go first and their users are announced offline; then this node's
+    // own streams, announcing nobody.
+    const presenceGraceMs = Math.min(graceMs, 2_000);
+    await within(this.closes.drained(), presenceGraceMs);
+    const announced = this.announcer.stop(presenceGraceMs);
+    for (const stream of streams) {
+      this.closes.add({ userId: stream.userId, streamId: stream.id }).catch(() => {});
     }
+    await within(this.closes.drained(), presenceGraceMs);
+    const dropped = this.closes.waitingCount;
+    this.closeFailures.close({ dropped });
+    await announced;
   }
+}
+
+/** Waits for `promise`, but no longer than `ms`. */
+async function within(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
 }

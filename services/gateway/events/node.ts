@@ -43,6 +43,7 @@ export async function startEventsNode(ctx: ModuleContext, upstreamTimeoutMs: num
     replayPageSize: config.replayPageSize,
     ttlSeconds: config.nodeTtlSeconds,
     heartbeatMs: config.heartbeatSeconds * 1000,
+    offlineGraceMs: config.offlineGraceSeconds * 1000,
   });
   const bindHost = ctx.config.grpcBindHost ?? "127.0.0.1";
   const push = await startPushServer({

@@ -8,17 +8,19 @@ import { openFreshPostgres, openTestPostgres } from "./database.pg.fixture.js";
 import { openPostgres } from "./database.pg.js";
 import { openPglite } from "./database.pglite.js";
 
-databaseContract("PGlite", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "parley-sql-"));
-  const db = await openPglite(join(dir, "db"), "contract", process.env.PARLEY_PGLITE_TEMPLATE);
-  return {
-    db,
-    async cleanup() {
-      await db.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-});
+for (const thread of [false, true]) {
+  databaseContract(thread ? "PGlite in its worker thread" : "PGlite", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "parley-sql-"));
+    const db = await openPglite(join(dir, "db"), "contract", process.env.PARLEY_PGLITE_TEMPLATE, { thread });
+    return {
+      db,
+      async cleanup() {
+        await db.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  });
+}
 
 databaseContract("PostgreSQL", async () => {
   const fresh = await openFreshPostgres("contract");

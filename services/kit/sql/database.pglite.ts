@@ -1,5 +1,8 @@
+import { cpSync, existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { PGlite } from "@electric-sql/pglite";
 import { storeDuration } from "../metrics.js";
-import type { SqlDatabase } from "./database.js";
+import type { SqlDatabase, SqlExecutor } from "./database.js";
 import { PgliteThread } from "./pglite.thread.js";
 
 /**
@@ -24,11 +27,22 @@ async function release(thread: PgliteThread): Promise<void> {
 }
 
 /**
- * Opens (creating if needed) an embedded PostgreSQL in `dir`, run by the process's PGlite worker
- * thread. A fresh cluster costs ~3 s of initdb, so the first one made under a data folder (or
- * `templateDir`) is kept as a template and copied for the others (~0.3 s each).
+ * Opens (creating if needed) an embedded PostgreSQL in `dir`. With `thread`, it runs in the process's
+ * PGlite worker thread, off the event loop; otherwise on the event loop (the default while a
+ * delivery stall seen with the thread is open: docs/benchmarks.md). A fresh cluster costs ~3 s of
+ * initdb, so the first one made under a data folder (or `templateDir`) is kept as a template and
+ * copied for the others (~0.3 s each).
  */
-export async function openPglite(dir: string, store: string, templateDir?: string): Promise<SqlDatabase> {
+export async function openPglite(
+  dir: string,
+  store: string,
+  templateDir?: string,
+  options: { thread?: boolean } = {},
+): Promise<SqlDatabase> {
+  return options.thread ? openInThread(dir, store, templateDir) : openOnEventLoop(dir, store, templateDir);
+}
+
+async function openInThread(dir: string, store: string, templateDir?: string): Promise<SqlDatabase> {
   const thread = acquire();
   let db: number;
   try {
@@ -47,6 +61,36 @@ export async function openPglite(dir: string, store: string, templateDir?: strin
       closing ??= thread.close(db).finally(() => release(thread));
       return closing;
     },
+  };
+}
+
+const TEMPLATE = ".pglite-template";
+
+async function openOnEventLoop(dir: string, store: string, templateDir?: string): Promise<SqlDatabase> {
+  if (!existsSync(dir)) {
+    const template = templateDir ?? join(dirname(dir), TEMPLATE);
+    if (!existsSync(template)) {
+      mkdirSync(dirname(template), { recursive: true });
+      const building = `${template}.building`;
+      rmSync(building, { recursive: true, force: true });
+      await (await PGlite.create(building)).close();
+      renameSync(building, template);
+    }
+    mkdirSync(dirname(dir), { recursive: true });
+    cpSync(template, dir, { recursive: true });
+  }
+  const db = await PGlite.create(dir);
+  const executor = (target: Pick<PGlite, "query">): SqlExecutor => ({
+    query: async <T>(sql: string, params?: unknown[]) => (await target.query<T>(sql, params)).rows,
+  });
+  return {
+    query: <T>(sql: string, params?: unknown[]) =>
+      timed(store, "query", async () => (await db.query<T>(sql, params)).rows),
+    exec: async (sql) => {
+      await db.exec(sql);
+    },
+    transaction: (fn) => timed(store, "transaction", () => db.transaction((tx) => fn(executor(tx)))),
+    close: () => db.close(),
   };
 }
 

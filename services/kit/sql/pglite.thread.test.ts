@@ -14,7 +14,7 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 describe("PGlite in a worker thread", () => {
   let db: SqlDatabase;
   beforeAll(async () => {
-    db = await openPglite(join(root, "main"), "thread-test", template);
+    db = await openPglite(join(root, "main"), "thread-test", template, { thread: true });
     await db.exec("CREATE TABLE items (id text PRIMARY KEY, detail text)");
   });
   afterAll(() => db.close());
@@ -125,7 +125,7 @@ describe("PGlite worker thread lifecycle", () => {
   it("lets the process exit once its databases are closed, and when one is left open", async () => {
     const script = (close: boolean) => `
       import { openPglite } from "./services/kit/sql/database.pglite.ts";
-      const db = await openPglite(${JSON.stringify(join(root, `exit-${close}`))}, "exit", ${JSON.stringify(template)});
+      const db = await openPglite(${JSON.stringify(join(root, `exit-${close}`))}, "exit", ${JSON.stringify(template)}, { thread: true });
       const [row] = await db.query("SELECT 41 + 1 AS answer");
       ${close ? "await db.close();" : ""}
       console.log(row.answer);
