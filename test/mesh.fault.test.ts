@@ -286,6 +286,9 @@ describe("kill -9 of the Kafka broker in the middle of a flood of sends, then it
 
 describe("Redis stopped under a running mesh", () => {
   it("keeps login and send working with per-process rate limits, names redis in /readyz, and crashes nothing", async () => {
+    // From a mesh that is ready on every check: the Kafka test before this one restarted the broker,
+    // and its consumers may still be rejoining their groups (which /readyz rightly names).
+    await mesh.mesh.waitReady();
     const [alice, bob] = await Promise.all([newUser(api, "nored"), newUser(api, "nored")]);
     const pids = Object.fromEntries(Object.entries(mesh.processes).map(([name, p]) => [name, p.pid]));
     await redis.stop();

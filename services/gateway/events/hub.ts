@@ -542,7 +542,8 @@ export class StreamHub {
     if (users?.size === 0) this.byUser.delete(stream.userId);
     openStreams.dec({ transport: stream.transport });
     if (this.stopping) return;
-    void this.closes.add({ userId: stream.userId, streamId: stream.id });
+    // closeInPresence counts its own failures; nothing is left to handle here.
+    this.closes.add({ userId: stream.userId, streamId: stream.id }).catch(() => {});
   }
 
   /** One CloseStreams call for a batch of closed streams; the users left with none are announced. */
