@@ -14,6 +14,7 @@ const silent = createLogger({ level: "silent" });
 
 /** A gateway node's push endpoint: records pushes; acknowledges them unless told to stay silent. */
 async function startNode(options: { port?: number; acknowledge?: boolean } = {}) {
+  // The gateway's push server receives up to 16 MiB per request; so does this one.
   const received: UserEvent[][] = [];
   let arrived: () => void = () => {};
   /** Resolves at the next push this node receives. */
@@ -21,7 +22,7 @@ async function startNode(options: { port?: number; acknowledge?: boolean } = {})
     new Promise<void>((resolve) => {
       arrived = resolve;
     });
-  const server = new Server();
+  const server = new Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 });
   server.addService(GatewayPushServiceService, {
     push: (stream: ServerDuplexStream<PushRequest, PushResponse>) => {
       stream.on("data", (request: PushRequest) => {
@@ -75,6 +76,28 @@ describe("pushing to gateway nodes", () => {
       ["alice:1", "bob:1"],
       ["bob:2"],
     ]);
+  });
+
+  it("splits a fan-out larger than one request may carry into several, in order, all acknowledged", async () => {
+    const node = await startNode();
+    cleanups.push(node.stop);
+    const pusher = new GatewayPusher(
+      async (users) => [{ nodeId: "a", pushAddress: node.address, userIds: users }],
+      silent,
+      5000,
+    );
+    cleanups.push(() => pusher.close());
+    // 500 events of ~40 KB each: ~20 MB, more than the node's 16 MiB receive limit.
+    const padding = "x".repeat(40_000);
+    const events = Array.from({ length: 500 }, (_, i) => ({
+      ...event(`u${i}`, 1),
+      traceContext: { padding },
+    }));
+    const failed = await failures();
+    await pusher.push(events);
+    expect(await failures()).toBe(failed);
+    expect(node.received.length).toBeGreaterThan(1);
+    expect(node.received.flat().map((e) => e.userId)).toEqual(events.map((e) => e.userId));
   });
 
   it("counts a push to a node that is gone without throwing, and reconnects once it is back", async () => {

@@ -8,6 +8,7 @@ import {
 import { createClient } from "../kit/grpc/client.js";
 import type { Logger } from "../kit/logger.js";
 import { pushFailures } from "./metrics.js";
+import { chunkBySize } from "./push-chunks.js";
 import { type PushOutcome, PushRetries, type PushRetryOptions } from "./push-retry.js";
 
 /** Where users' streams are: the gateway nodes holding them (presence.Locate). */
@@ -141,7 +142,9 @@ export class GatewayPusher {
   private async pushTo(address: string, nodeId: string, events: UserEvent[], retrying: boolean) {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        await this.stream(address).send({ events }, this.timeoutMs);
+        // Large fan-outs go as several requests on the one stream, pipelined and kept in order.
+        const stream = this.stream(address);
+        await Promise.all(chunkBySize(events).map((chunk) => stream.send({ events: chunk }, this.timeoutMs)));
         return true;
       } catch (err) {
         pushFailures.inc();
