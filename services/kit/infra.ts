@@ -63,8 +63,8 @@ export const infraConfig = defineConfig({
   },
   pgliteThread: {
     env: "PARLEY_PGLITE_THREAD",
-    schema: z.enum(["on", "off"]).default("off"),
-    help: "on: the embedded PGlite databases run in a worker thread, off the event loop (faster; off by default until a delivery stall seen with it is fixed — docs/benchmarks.md).",
+    schema: z.enum(["on", "off"]).default("on"),
+    help: "on: the embedded PGlite databases run in one worker thread, off the event loop (~3× the all-in-one send throughput). off: on the event loop (one thread fewer).",
   },
   redisUrl: {
     env: "PARLEY_REDIS_URL",

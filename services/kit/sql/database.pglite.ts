@@ -27,9 +27,9 @@ async function release(thread: PgliteThread): Promise<void> {
 }
 
 /**
- * Opens (creating if needed) an embedded PostgreSQL in `dir`. With `thread`, it runs in the process's
- * PGlite worker thread, off the event loop; otherwise on the event loop (the default while a
- * delivery stall seen with the thread is open: docs/benchmarks.md). A fresh cluster costs ~3 s of
+ * Opens (creating if needed) an embedded PostgreSQL in `dir`. With `thread` (the default of
+ * PARLEY_PGLITE_THREAD), it runs in the process's PGlite worker thread, off the event loop;
+ * otherwise on the event loop. A fresh cluster costs ~3 s of
  * initdb, so the first one made under a data folder (or `templateDir`) is kept as a template and
  * copied for the others (~0.3 s each).
  */
