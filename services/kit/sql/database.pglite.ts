@@ -1,8 +1,7 @@
-import { cpSync, existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
-import { dirname, join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { storeDuration } from "../metrics.js";
 import type { SqlDatabase, SqlExecutor } from "./database.js";
+import { ensureCluster } from "./pglite.template.js";
 import { PgliteThread } from "./pglite.thread.js";
 
 /**
@@ -29,9 +28,7 @@ async function release(thread: PgliteThread): Promise<void> {
 /**
  * Opens (creating if needed) an embedded PostgreSQL in `dir`. With `thread` (the default of
  * PARLEY_PGLITE_THREAD), it runs in the process's PGlite worker thread, off the event loop;
- * otherwise on the event loop. A fresh cluster costs ~3 s of
- * initdb, so the first one made under a data folder (or `templateDir`) is kept as a template and
- * copied for the others (~0.3 s each).
+ * otherwise on the event loop. A new cluster is copied from a template (pglite.template.ts).
  */
 export async function openPglite(
   dir: string,
@@ -64,21 +61,8 @@ async function openInThread(dir: string, store: string, templateDir?: string): P
   };
 }
 
-const TEMPLATE = ".pglite-template";
-
 async function openOnEventLoop(dir: string, store: string, templateDir?: string): Promise<SqlDatabase> {
-  if (!existsSync(dir)) {
-    const template = templateDir ?? join(dirname(dir), TEMPLATE);
-    if (!existsSync(template)) {
-      mkdirSync(dirname(template), { recursive: true });
-      const building = `${template}.building`;
-      rmSync(building, { recursive: true, force: true });
-      await (await PGlite.create(building)).close();
-      renameSync(building, template);
-    }
-    mkdirSync(dirname(dir), { recursive: true });
-    cpSync(template, dir, { recursive: true });
-  }
+  await ensureCluster(dir, templateDir);
   const db = await PGlite.create(dir);
   const executor = (target: Pick<PGlite, "query">): SqlExecutor => ({
     query: async <T>(sql: string, params?: unknown[]) => (await target.query<T>(sql, params)).rows,

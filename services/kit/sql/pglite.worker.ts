@@ -5,8 +5,8 @@
  * (type stripping) under tsx, vitest or the compiled build alike.
  */
 import { Buffer } from "node:buffer";
-import { cpSync, existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { extname } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parentPort } from "node:worker_threads";
 import { PGlite, type Transaction } from "@electric-sql/pglite";
 import type { Reply, Request, WireError } from "./pglite.protocol.js";
@@ -14,7 +14,6 @@ import type { Reply, Request, WireError } from "./pglite.protocol.js";
 const port = parentPort;
 if (!port) throw new Error("pglite.worker runs as a worker thread");
 
-const TEMPLATE = ".pglite-template";
 const BYTEA = 17;
 
 /**
@@ -38,24 +37,15 @@ const byteaCodec = {
   },
 };
 
-/**
- * Opens (creating if needed) an embedded PostgreSQL in `dir`. A fresh cluster costs ~3 s of
- * initdb, so the first one made under a data folder is kept as a template and copied for the
- * others (~0.3 s each).
- */
+// Beside this file, with its extension (.ts from source, .js once compiled): a static import of
+// "./pglite.template.js" would not load from source, where Node runs this file with no loader.
+const { ensureCluster } = (await import(
+  new URL(`./pglite.template${extname(fileURLToPath(import.meta.url))}`, import.meta.url).href
+)) as typeof import("./pglite.template.js");
+
+/** Opens (creating from the template if needed) an embedded PostgreSQL in `dir`. */
 async function openDatabase(dir: string, templateDir: string | undefined): Promise<PGlite> {
-  if (!existsSync(dir)) {
-    const template = templateDir ?? join(dirname(dir), TEMPLATE);
-    if (!existsSync(template)) {
-      mkdirSync(dirname(template), { recursive: true });
-      const building = `${template}.building`;
-      rmSync(building, { recursive: true, force: true });
-      await (await PGlite.create(building)).close();
-      renameSync(building, template);
-    }
-    mkdirSync(dirname(dir), { recursive: true });
-    cpSync(template, dir, { recursive: true });
-  }
+  await ensureCluster(dir, templateDir);
   return PGlite.create(dir, byteaCodec);
 }
 
