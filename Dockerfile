@@ -31,7 +31,10 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 # --- runtime ---------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE}
 WORKDIR /app
+# V8's heap follows the container's memory limit: 75% of it, where Node's default is 50% (a 512 MiB
+# gateway pod would have a 259 MiB heap: too little for 20,000 idle streams, docs/benchmarks.md).
 ENV NODE_ENV=production \
+    NODE_OPTIONS=--max-old-space-size-percentage=75 \
     PARLEY_DATA_DIR=/data \
     PORT=8080 \
     PARLEY_ADMIN_PORT=9464

@@ -118,6 +118,26 @@ describe("the image", () => {
     expect((await fetch(`http://127.0.0.1:${adminPort}/readyz`)).status).toBe(200);
   });
 
+  it("sizes V8's heap to 75% of the container's memory limit (Node's default is 50%)", async () => {
+    const heap = await docker([
+      "run",
+      "--rm",
+      "--network",
+      "none",
+      "--memory",
+      "512m",
+      "--entrypoint",
+      "node",
+      IMAGE,
+      "-p",
+      "require('node:v8').getHeapStatistics().heap_size_limit / 2 ** 20",
+    ]);
+    expect(heap.code, heap.stderr).toBe(0);
+    // 75% of 512 MiB is 384 MiB of old space; the limit adds the young generation's few MiB.
+    expect(Number(heap.stdout.trim())).toBeGreaterThanOrEqual(384);
+    expect(Number(heap.stdout.trim())).toBeLessThan(420);
+  });
+
   it("selects its targets with --target (one image for every target)", async () => {
     const list = await docker(["run", "--rm", "--network", "none", IMAGE, "--list-targets"]);
     expect(list.code, list.stderr).toBe(0);
