@@ -12,7 +12,9 @@
  * `--mode aio` starts an all-in-one Parley (embedded stores) in a child process; `--mode mesh`
  * starts one process per service on the real servers of deps/up.sh (.deps/env). Figures go to
  * docs/benchmarks.md ("Live delivery", a section per mode and benchmark), plots to
- * docs/delivery-latency-<mode>.svg, CPU profiles (--profile) to .bench/.
+ * docs/delivery-latency-<mode>.svg, CPU profiles (--profile) to .bench/. `--compiled` runs Parley
+ * as the image does (compiled, plain node); `--heap-mib N` caps V8's old space as a pod's memory
+ * limit does (the image: 75% of it).
  */
 import { type ChildProcess, fork, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -22,6 +24,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import WebSocket from "ws";
 import { freePorts } from "../scripts/mesh/plan.js";
+import { buildCompiled } from "./compiled-build.js";
 import { sampleCpu } from "./cpu-accounting.js";
 import { type ProfileSummary, summarise, summaryMarkdown } from "./cpuprofile.js";
 import { census, growth, growthMarkdown } from "./heapsnapshot.js";
@@ -44,6 +47,11 @@ const { values } = parseArgs({
     profile: { type: "boolean", default: false },
     // Heap snapshots of the gateway before and after the idle streams open (what a stream costs).
     heap: { type: "boolean", default: false },
+    // V8's old-space limit for every Parley process, in MiB, as a pod's memory limit sets it
+    // (the chart: 75% of the container's limit). Unset: Node's default for this machine (~4 GiB).
+    "heap-mib": { type: "string" },
+    // Run Parley compiled, on plain node, as the image does (bench/compiled-build.ts), not via tsx.
+    compiled: { type: "boolean", default: false },
     write: { type: "boolean", default: true },
   },
 });
@@ -77,8 +85,15 @@ const LIMITS = {
 
 const profileDir = join(REPO, ".bench", `profiles-${mode}-${Date.now().toString(36)}`);
 const heapDir = join(REPO, ".bench", `heap-${mode}-${Date.now().toString(36)}`);
-const heapFlags = values.heap ? ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${heapDir}`] : [];
+const heapFlags = [
+  ...(values.heap ? ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${heapDir}`] : []),
+  ...(values["heap-mib"] ? [`--max-old-space-size=${Number(values["heap-mib"])}`] : []),
+];
 if (values.heap) mkdirSync(heapDir, { recursive: true });
+
+/** The folder Parley runs from: the compiled build with --compiled, else the source tree. */
+const runDir = values.compiled ? buildCompiled(REPO) : REPO;
+const entry = values.compiled ? ["services/main.js"] : ["--import", "tsx", "services/main.ts"];
 
 async function startAllInOne(): Promise<Target> {
   const ports = await freePorts();
@@ -86,15 +101,9 @@ async function startAllInOne(): Promise<Target> {
   if (values.profile) mkdirSync(profileDir, { recursive: true });
   const child: ChildProcess = spawn(
     process.execPath,
-    [
-      "--import",
-      "tsx",
-      ...(values.profile ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []),
-      ...heapFlags,
-      "services/main.ts",
-    ],
+    [...(values.profile ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []), ...heapFlags, ...entry],
     {
-      cwd: REPO,
+      cwd: runDir,
       env: {
         ...process.env,
         PORT: String(ports.public),
@@ -145,6 +154,7 @@ async function startMeshTarget(): Promise<Target> {
   const { startTestMesh } = await import("../test/mesh.js");
   if (values.profile) mkdirSync(profileDir, { recursive: true });
   const mesh = await startTestMesh({
+    compiledBuild: values.compiled ? runDir : undefined,
     extraEnv: {
       ...LIMITS,
       NODE_OPTIONS: [

@@ -42,6 +42,8 @@ export async function startTestMesh(
     extraEnv?: Record<string, string>;
     /** Servers of its own for this mesh (e.g. a Redis a fault test stops) instead of the run's. */
     servers?: Partial<RealServers>;
+    /** Run a compiled build in this folder (bench/compiled-build.ts) instead of the source with tsx. */
+    compiledBuild?: string;
   } = {},
 ): Promise<TestMesh> {
   realServerSetting("PARLEY_TEST_PG_URL");
@@ -56,7 +58,8 @@ export async function startTestMesh(
   const dataDir = mkdtempSync(join(tmpdir(), "parley-mesh-"));
   const verbose = process.env.MESH_LOG === "1";
   const mesh = await startMesh({
-    repoDir: REPO,
+    repoDir: options.compiledBuild ?? REPO,
+    compiled: options.compiledBuild !== undefined,
     servers,
     ports: await freePorts(),
     names,

@@ -3,7 +3,10 @@ import { createInterface } from "node:readline";
 import { setTimeout as delay } from "node:timers/promises";
 import type { TargetName } from "../../services/kit/module.js";
 
-/** One process of the mesh: `node --import tsx services/main.ts --target=<name>`. */
+/**
+ * One process of the mesh: `node --import tsx services/main.ts --target=<name>` from source, or
+ * `node services/main.js --target=<name>` from a compiled build (what the image runs).
+ */
 export interface MeshProcess {
   readonly name: TargetName;
   /** The pid of the running process (the server itself: no wrapper between us and it). */
@@ -20,7 +23,9 @@ export interface MeshProcess {
 
 export interface ProcessOptions {
   name: TargetName;
+  /** The source tree, or a compiled build (`compiled`: services/main.js, as the image has it). */
   repoDir: string;
+  compiled?: boolean;
   env: NodeJS.ProcessEnv;
   adminUrl: string;
   readyTimeoutMs: number;
@@ -62,7 +67,8 @@ export class SupervisedProcess implements MeshProcess {
   start(): void {
     if (this.pid !== undefined) throw new Error(`${this.name} is already running (pid ${this.pid})`);
     this.expectingExit = false;
-    const child = spawn(process.execPath, ["--import", "tsx", "services/main.ts", `--target=${this.name}`], {
+    const entry = this.options.compiled ? ["services/main.js"] : ["--import", "tsx", "services/main.ts"];
+    const child = spawn(process.execPath, [...entry, `--target=${this.name}`], {
       cwd: this.options.repoDir,
       env: this.options.env,
       stdio: ["ignore", "pipe", "pipe"],

@@ -15,6 +15,8 @@ import { type MeshProcess, SupervisedProcess } from "./processes.js";
 
 export interface MeshOptions {
   repoDir: string;
+  /** repoDir is a compiled build (bench/compiled-build.ts), run on plain node like the image. */
+  compiled?: boolean;
   servers: RealServers;
   ports: MeshPorts;
   names: MeshNames;
@@ -86,6 +88,7 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
     processes[name] = new SupervisedProcess({
       name,
       repoDir: options.repoDir,
+      compiled: options.compiled,
       env: { ...baseEnv, ...processEnv(plan, name) },
       adminUrl: `http://127.0.0.1:${options.ports.admin[name]}`,
       readyTimeoutMs,

@@ -66,7 +66,7 @@ export function webSocketUpgrade(options: {
   });
 
   return (req, socket, head) => {
-    socket.on("error", () => socket.destroy());
+    socket.on("error", destroySocket);
     const url = new URL(req.url ?? "/", "http://gateway");
     if (url.pathname !== WS_PATH) {
       refuse(socket, 404, { code: "not_found", message: `no WebSocket endpoint at ${url.pathname}` });
@@ -96,6 +96,14 @@ export function webSocketUpgrade(options: {
       },
     );
   };
+}
+
+/**
+ * Not a closure: it stays on the socket for the stream's whole life, and a closure here would keep
+ * the upgrade request, its URL and head buffer alive with it (memory per idle stream).
+ */
+function destroySocket(this: Socket): void {
+  this.destroy();
 }
 
 async function serve(
