@@ -31,7 +31,11 @@ const nodeId = `test-node-${randomUUID()}`;
 beforeAll(async () => {
   parley = await startTestParley({
     spanProcessors: [new SimpleSpanProcessor({ exporter: spans })],
-    env: { PARLEY_DELIVERY_TYPING_LIMIT: "3", PARLEY_DELIVERY_TYPING_WINDOW_SECONDS: "60" },
+    env: {
+      PARLEY_DELIVERY_TYPING_LIMIT: "3",
+      PARLEY_DELIVERY_TYPING_WINDOW_SECONDS: "60",
+      PARLEY_DELIVERY_PRESENCE_GROUP_MAX_MEMBERS: "3",
+    },
   });
   api = restClient(parley.url);
   delivery = createClient(DeliveryServiceClient, parley.parley.addresses.resolve("delivery"));
@@ -439,6 +443,33 @@ describe("delivery, all-in-one", () => {
       sendReadReceipts: true,
       sharePresence: true,
     });
+  });
+
+  it("pushes presence to co-members of small groups only; in a larger group they ask for it", async () => {
+    // PARLEY_DELIVERY_PRESENCE_GROUP_MAX_MEMBERS is 3 here; erin shares only groups with the others.
+    const erin = await newUser(api, "erin");
+    const presenceOfErin = () =>
+      node.events.filter((e) => e.event?.presence?.userId === erin.userId).map((e) => e.userId);
+    const big = await api.post(
+      "/groups/create",
+      { name: "four", members: [alice.username, bob.username, carol.username] },
+      erin.token,
+    );
+    expect(big.status).toBe(201);
+    // A push is acknowledged by the node before publishPresence answers: none means none.
+    await call(delivery, "publishPresence", { userId: erin.userId, online: true, lastSeen: new Date() });
+    expect(presenceOfErin()).toEqual([]);
+    const asked = await call(delivery, "getPresence", { viewerId: alice.userId, userIds: [erin.userId] });
+    expect(asked.presence.map((p: Json) => p.userId)).toEqual([erin.userId]);
+
+    const small = await api.post(
+      "/groups/create",
+      { name: "three", members: [alice.username, bob.username] },
+      erin.token,
+    );
+    expect(small.status).toBe(201);
+    await call(delivery, "publishPresence", { userId: erin.userId, online: false, lastSeen: new Date() });
+    expect(presenceOfErin().sort()).toEqual([alice.userId, bob.userId].sort());
   });
 
   it("issues stream tickets over gRPC that redeem once, for their user and session", async () => {

@@ -48,6 +48,13 @@ export const deliveryConfig = defineConfig({
     schema: z.coerce.number().int().min(1).default(100_000),
     help: "Most users whose failed push is held for retrying; past it the oldest is dropped (counted).",
   },
+  presenceGroupMaxMembers: {
+    env: "PARLEY_DELIVERY_PRESENCE_GROUP_MAX_MEMBERS",
+    schema: z.coerce.number().int().min(0).default(100),
+    help:
+      "Presence changes are pushed to co-members of groups of at most this many members (0: every group); " +
+      "in larger groups clients ask GetPresence. Each member of an N-member group coming online pushes N - 1 events.",
+  },
   cacheSeconds: {
     env: "PARLEY_DELIVERY_CACHE_SECONDS",
     schema: z.coerce.number().int().min(1).default(300),

@@ -16,7 +16,8 @@ import type { DeliveryStore, DurableEvent, EventSettings } from "./store.js";
 
 /** What delivery asks of groups besides members: everyone a user shares a group with. */
 export interface Groups extends GroupMembers {
-  coMembers(userId: string): Promise<string[]>;
+  /** Co-members through groups of at most `maxGroupMembers` members (0: every group). */
+  coMembers(userId: string, maxGroupMembers: number): Promise<string[]>;
 }
 
 /** What delivery asks of presence: where streams are is the pusher's business; this is online state. */
@@ -37,6 +38,12 @@ export interface DeliveryDependencies {
   log: MessageLog;
   typingLimiter: RateLimiter;
   logger: Logger;
+  /**
+   * Presence changes are pushed to co-members of groups up to this size only (0: every group): a
+   * large group's members coming online would otherwise push members² events. Asking (GetPresence)
+   * still answers any co-member.
+   */
+  presenceGroupMaxMembers?: number;
   now?: () => Date;
 }
 
@@ -203,7 +210,7 @@ export class Delivery {
     requireUser(userId);
     const settings = await this.settingsOf(userId);
     if (!settings.sharePresence) return;
-    const audience = [...(await this.audience(userId))];
+    const audience = [...(await this.audience(userId, this.deps.presenceGroupMaxMembers ?? 0))];
     if (audience.length === 0) return;
     const usernames = await this.deps.sources.usernames([userId]);
     const presence: PresenceEvent = {
@@ -223,7 +230,7 @@ export class Delivery {
     if (userIds.length > MAX_PRESENCE_USERS) {
       throw invalidArgument(`ask for at most ${MAX_PRESENCE_USERS} users at once`);
     }
-    const audience = await this.audience(viewerId);
+    const audience = await this.audience(viewerId, 0);
     audience.add(viewerId);
     const asked = [...new Set(userIds)].filter((id) => audience.has(id));
     const settings = await this.deps.store.settings(asked);
@@ -279,11 +286,14 @@ export class Delivery {
     return members.map((m) => m.userId);
   }
 
-  /** Everyone who shares a conversation with the user: 1:1 contacts and group co-members. */
-  private async audience(userId: string): Promise<Set<string>> {
+  /**
+   * Everyone who shares a conversation with the user: 1:1 contacts and group co-members (through
+   * groups of at most `maxGroupMembers` members; 0: every group).
+   */
+  private async audience(userId: string, maxGroupMembers: number): Promise<Set<string>> {
     const [contacts, coMembers] = await Promise.all([
       this.deps.store.contactsOf(userId),
-      this.deps.groups.coMembers(userId),
+      this.deps.groups.coMembers(userId, maxGroupMembers),
     ]);
     const audience = new Set([...contacts, ...coMembers]);
     audience.delete(userId);

@@ -61,7 +61,8 @@ export const deliveryModule: ParleyModule = {
           if (!found.groupExists) return undefined;
           return found.members.map((m) => ({ userId: m.userId, joinedAt: m.joinedAt ?? new Date(0) }));
         },
-        coMembers: async (userId) => (await call(clients.membership(), "listCoMembers", { userId })).userIds,
+        coMembers: async (userId, maxGroupMembers) =>
+          (await call(clients.membership(), "listCoMembers", { userId, maxGroupMembers })).userIds,
       },
       sources: {
         open: (record) => envelope.open(record),
@@ -72,6 +73,7 @@ export const deliveryModule: ParleyModule = {
       },
       pusher,
       log,
+      presenceGroupMaxMembers: config.presenceGroupMaxMembers,
       typingLimiter: ctx.rateLimiter("typing", {
         limit: config.typingLimit,
         windowSeconds: config.typingWindowSeconds,

@@ -144,9 +144,9 @@ export function createGroups(deps: GroupsDependencies) {
       return store.listMembers(groupId);
     },
 
-    async listCoMembers(userId: string): Promise<string[]> {
+    async listCoMembers(userId: string, maxGroupMembers = 0): Promise<string[]> {
       if (userId === "") throw invalidArgument("user_id is required");
-      return store.listCoMembers(userId);
+      return store.listCoMembers(userId, maxGroupMembers);
     },
 
     checkMembership(groupId: string, userId: string): Promise<MembershipCheck> {

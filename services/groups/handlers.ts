@@ -73,7 +73,7 @@ export function membershipHandlers(groups: Groups) {
       return { groupExists: members !== undefined, members: members ?? [] };
     },
     async listCoMembers(request: ListCoMembersRequest): Promise<ListCoMembersResponse> {
-      return { userIds: await groups.listCoMembers(request.userId) };
+      return { userIds: await groups.listCoMembers(request.userId, request.maxGroupMembers) };
     },
   };
 }

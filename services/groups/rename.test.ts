@@ -127,6 +127,9 @@ describe("members for delivery", () => {
     await groups.create(u("dave"), "d2", ["alice", "carol"]);
     const co = await groups.listCoMembers(dave.userId);
     expect(co.map(name).sort()).toEqual(["alice", "carol"]);
+    // Through groups of at most 2 members: d1 only (d2 has 3).
+    expect((await groups.listCoMembers(dave.userId, 2)).map(name)).toEqual(["alice"]);
+    expect((await groups.listCoMembers(dave.userId, 3)).map(name).sort()).toEqual(["alice", "carol"]);
     expect(await groups.listCoMembers("id-nobody")).toEqual([]);
     expect(await codeOf(groups.listCoMembers(""))).toBe("invalid_argument");
   });

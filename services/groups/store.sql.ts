@@ -161,12 +161,14 @@ export class SqlGroupStore implements GroupStore {
       .map((row) => ({ userId: row.user_id as string, joinedAt: row.joined_at as Date }));
   }
 
-  async listCoMembers(userId: string): Promise<string[]> {
+  async listCoMembers(userId: string, maxGroupMembers = 0): Promise<string[]> {
     const rows = await this.db.query<{ user_id: string }>(
       `SELECT DISTINCT other.user_id FROM group_members mine
          JOIN group_members other ON other.group_id = mine.group_id
-       WHERE mine.user_id = $1::text AND other.user_id <> $1::text`,
-      [userId],
+       WHERE mine.user_id = $1::text AND other.user_id <> $1::text
+         AND ($2::int = 0
+              OR (SELECT count(*) FROM group_members c WHERE c.group_id = mine.group_id) <= $2::int)`,
+      [userId, maxGroupMembers],
     );
     return rows.map((row) => row.user_id);
   }

@@ -49,6 +49,9 @@ export interface GroupStore {
   checkMembership(groupId: string, userId: string): Promise<MembershipCheck>;
   /** The current members with when each joined; undefined when there is no such group. */
   listMembers(groupId: string): Promise<{ userId: string; joinedAt: Date }[] | undefined>;
-  /** Everyone who shares a group with `userId`, without them, each once. */
-  listCoMembers(userId: string): Promise<string[]>;
+  /**
+   * Everyone who shares a group with `userId`, without them, each once; with `maxGroupMembers`,
+   * only through groups of at most that many members.
+   */
+  listCoMembers(userId: string, maxGroupMembers?: number): Promise<string[]>;
 }

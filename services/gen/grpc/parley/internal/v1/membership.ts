@@ -52,6 +52,8 @@ export interface ListMembersResponse {
 
 export interface ListCoMembersRequest {
   userId: string;
+  /** Only co-members of groups with at most this many members; 0: every group. */
+  maxGroupMembers: number;
 }
 
 export interface ListCoMembersResponse {
@@ -473,13 +475,16 @@ export const ListMembersResponse: MessageFns<ListMembersResponse> = {
 };
 
 function createBaseListCoMembersRequest(): ListCoMembersRequest {
-  return { userId: "" };
+  return { userId: "", maxGroupMembers: 0 };
 }
 
 export const ListCoMembersRequest: MessageFns<ListCoMembersRequest> = {
   encode(message: ListCoMembersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.userId !== "") {
       writer.uint32(10).string(message.userId);
+    }
+    if (message.maxGroupMembers !== 0) {
+      writer.uint32(16).uint32(message.maxGroupMembers);
     }
     return writer;
   },
@@ -505,6 +510,14 @@ export const ListCoMembersRequest: MessageFns<ListCoMembersRequest> = {
             message.userId = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.maxGroupMembers = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -524,6 +537,11 @@ export const ListCoMembersRequest: MessageFns<ListCoMembersRequest> = {
         : isSet(object.user_id)
         ? globalThis.String(object.user_id)
         : "",
+      maxGroupMembers: isSet(object.maxGroupMembers)
+        ? globalThis.Number(object.maxGroupMembers)
+        : isSet(object.max_group_members)
+        ? globalThis.Number(object.max_group_members)
+        : 0,
     };
   },
 
@@ -531,6 +549,9 @@ export const ListCoMembersRequest: MessageFns<ListCoMembersRequest> = {
     const obj: any = {};
     if (message.userId !== "") {
       obj.userId = message.userId;
+    }
+    if (message.maxGroupMembers !== 0) {
+      obj.maxGroupMembers = Math.round(message.maxGroupMembers);
     }
     return obj;
   },
