@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SqlDatabase } from "./database.js";
 import { openPglite } from "./database.pglite.js";
-import { PgliteThread } from "./pglite.thread.js";
+import { PgliteThread, workerExecArgv } from "./pglite.thread.js";
 
 const template = process.env.PARLEY_PGLITE_TEMPLATE;
 const root = mkdtempSync(join(tmpdir(), "parley-pglite-thread-"));
@@ -142,5 +142,50 @@ describe("PGlite worker thread lifecycle", () => {
       const code = await new Promise((resolve) => child.on("exit", resolve));
       expect({ close, code, out: out.trim() }).toEqual({ close, code: 0, out: "42" });
     }
+  });
+
+  it("starts in a process run with V8 heap options, which a worker refuses", async () => {
+    const script = `
+      import { openPglite } from "./services/kit/sql/database.pglite.ts";
+      const db = await openPglite(${JSON.stringify(join(root, "heap-flags"))}, "flags", ${JSON.stringify(template)}, { thread: true });
+      const [row] = await db.query("SELECT 6 * 7 AS answer");
+      await db.close();
+      console.log(row.answer);
+    `;
+    const flags = ["--max-old-space-size=300", "--max-semi-space-size=16", "--stack-size=2000"];
+    const child = spawn(
+      process.execPath,
+      [...flags, "--import", "tsx", "--input-type=module", "-e", script],
+      {
+        cwd: join(import.meta.dirname, "../../.."),
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let out = "";
+    child.stdout.on("data", (chunk) => {
+      out += chunk;
+    });
+    child.stderr.on("data", (chunk) => {
+      out += chunk;
+    });
+    const code = await new Promise((resolve) => child.on("exit", resolve));
+    expect({ code, out: out.trim() }).toEqual({ code: 0, out: "42" });
+  });
+
+  it("passes the process's options on to the thread, less those a worker refuses", () => {
+    expect(
+      workerExecArgv([
+        "--import",
+        "tsx",
+        "--max-old-space-size=300",
+        "--max_semi_space_size",
+        "16",
+        "--input-type",
+        "module",
+        "--cpu-prof",
+        "--title=parley",
+        "--max-old-space-size-percentage=75",
+      ]),
+    ).toEqual(["--import", "tsx", "--cpu-prof"]);
   });
 });

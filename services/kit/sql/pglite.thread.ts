@@ -8,15 +8,29 @@ import type { Reply, Request, WireError } from "./pglite.protocol.js";
 const WORKER = new URL(`./pglite.worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
 
 /**
- * The process's Node options (a TS loader, --cpu-prof, …) less those a worker refuses: with
- * `--input-type` the thread would not even load.
+ * Options a worker refuses (Node: "V8 options and options that affect the process are not
+ * supported"); with any of them in execArgv the thread would not even start. Its heap is set by
+ * resourceLimits instead.
  */
-function workerExecArgv(): string[] {
+const REFUSED_BY_WORKERS = new Set([
+  "--input-type",
+  "--max-old-space-size",
+  "--max-old-space-size-percentage",
+  "--max-semi-space-size",
+  "--max-heap-size",
+  "--stack-size",
+  "--title",
+]);
+
+/** The process's Node options (a TS loader, --cpu-prof, …) less those a worker refuses. */
+export function workerExecArgv(execArgv: readonly string[] = process.execArgv): string[] {
   const args: string[] = [];
-  for (let i = 0; i < process.execArgv.length; i++) {
-    const arg = process.execArgv[i] as string;
-    if (arg === "--input-type") i++;
-    else if (!arg.startsWith("--input-type=")) args.push(arg);
+  for (let i = 0; i < execArgv.length; i++) {
+    const arg = execArgv[i] as string;
+    const [name, value] = arg.split("=", 2) as [string, string | undefined];
+    const refused = REFUSED_BY_WORKERS.has(name) || REFUSED_BY_WORKERS.has(name.replaceAll("_", "-"));
+    if (!refused) args.push(arg);
+    else if (value === undefined) i++; // its value is the next argument
   }
   return args;
 }
