@@ -62,7 +62,10 @@ function roleOf(proc: string, repoDir: string): string | undefined {
   }
   const deps = join(repoDir, ".deps");
   if (cwd.startsWith(`${deps}/`)) return cwd.slice(deps.length + 1).split("/")[0];
-  if (cwd !== repoDir || !cmdline.includes("services/main.ts")) return undefined;
+  // From source (tsx), or the compiled build that `--compiled` runs (bench/compiled-build.ts).
+  const fromSource = cwd === repoDir && cmdline.includes("services/main.ts");
+  const compiled = cwd === join(repoDir, ".bench", "build") && cmdline.includes("services/main.js");
+  if (!fromSource && !compiled) return undefined;
   const target = cmdline.find((arg) => arg.startsWith("--target="));
   return target ? `parley ${target.slice("--target=".length)}` : "parley all-in-one";
 }
