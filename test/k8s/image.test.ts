@@ -138,6 +138,25 @@ describe("the image", () => {
     expect(Number(heap.stdout.trim())).toBeLessThan(420);
   });
 
+  it("keeps stderr free of the TimeoutNegativeWarning kafkajs provokes", async () => {
+    const run = await docker([
+      "run",
+      "--rm",
+      "--network",
+      "none",
+      "--entrypoint",
+      "node",
+      IMAGE,
+      "-e",
+      "setTimeout(() => console.log('ran'), -1)",
+    ]);
+    expect({ code: run.code, out: run.stdout.trim(), err: run.stderr.trim() }).toEqual({
+      code: 0,
+      out: "ran",
+      err: "",
+    });
+  });
+
   it("selects its targets with --target (one image for every target)", async () => {
     const list = await docker(["run", "--rm", "--network", "none", IMAGE, "--list-targets"]);
     expect(list.code, list.stderr).toBe(0);
