@@ -8,11 +8,11 @@ import { call, createClient } from "./kit/grpc/client.js";
 import { createInfra } from "./kit/infra.js";
 import { createLogger } from "./kit/logger.js";
 import { startAdminServer } from "./kit/metrics.js";
-import type { AddressBook, ModuleContext, RunningModule } from "./kit/module.js";
+import type { AddressBook, ModuleContext, ParleyModule, RunningModule } from "./kit/module.js";
 import { processConfig } from "./kit/process-config.js";
 import { describeFailure, Readiness } from "./kit/readiness.js";
 import { startTracing } from "./kit/tracing.js";
-import { resolveTargets, TARGETS } from "./targets.js";
+import { resolveTargets, TARGET_NAMES } from "./targets.js";
 
 export interface StartOptions {
   /** "all" or a comma list of targets. */
@@ -36,8 +36,9 @@ export async function startParley(options: StartOptions = {}): Promise<RunningPa
   const env = options.env ?? process.env;
   const config = processConfig.load(env);
   const logger = createLogger({ level: config.logLevel });
-  const targets = resolveTargets(options.target ?? "all");
-  const allInOne = targets.length === Object.keys(TARGETS).length;
+  const modules = await resolveTargets(options.target ?? "all");
+  const targets = [...modules.keys()];
+  const allInOne = targets.length === TARGET_NAMES.length;
   const stopTracing = await startTracing({
     serviceName: allInOne ? "parley" : `parley-${targets.join("-")}`,
     spanProcessors: options.spanProcessors,
@@ -115,7 +116,7 @@ export async function startParley(options: StartOptions = {}): Promise<RunningPa
   try {
     for (const name of startOrder) {
       const started = performance.now();
-      const module = await TARGETS[name].start(ctx);
+      const module = await (modules.get(name) as ParleyModule).start(ctx);
       running.push({ name, module });
       if (module.port !== undefined) port = module.port;
       logger.info({ target: name, ms: Math.round(performance.now() - started) }, "target started");

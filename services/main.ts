@@ -2,7 +2,7 @@ import { parseArgs } from "node:util";
 import { startParley } from "./app.js";
 import { ConfigError } from "./kit/config.js";
 import { DependencyError } from "./kit/dependencies.js";
-import { TARGETS } from "./targets.js";
+import { loadTargets, TARGET_NAMES } from "./targets.js";
 
 const { values } = parseArgs({
   options: {
@@ -12,7 +12,7 @@ const { values } = parseArgs({
 });
 
 if (values["list-targets"]) {
-  for (const [name, module] of Object.entries(TARGETS)) {
+  for (const [name, module] of await loadTargets(TARGET_NAMES)) {
     console.log(`${name}${module.needs.length ? ` (needs ${module.needs.join(", ")})` : ""}`);
   }
   process.exit(0);

@@ -1,4 +1,4 @@
-import cassandra from "cassandra-driver";
+import type cassandra from "cassandra-driver";
 import { Redis } from "ioredis";
 import { type Admin, Kafka, logLevel } from "kafkajs";
 import type { ReadinessCheck } from "./readiness.js";
@@ -101,11 +101,13 @@ export function cqlProbe(contactPoints: string[], localDataCenter: string): Prob
     async check() {
       try {
         if (!client) {
-          client = new cassandra.Client({
+          // Loaded by the first check: only a process that talks to Cassandra pays for the driver.
+          const driver = (await import("cassandra-driver")).default;
+          client = new driver.Client({
             contactPoints,
             localDataCenter,
             socketOptions: { connectTimeout: CONNECT_TIMEOUT_MS },
-            pooling: { coreConnectionsPerHost: { [cassandra.types.distance.local]: 1 } },
+            pooling: { coreConnectionsPerHost: { [driver.types.distance.local]: 1 } },
           });
           await client.connect();
         }

@@ -1,0 +1,48 @@
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { resolveTargets, TARGET_NAMES } from "./targets.js";
+
+/** Runs `resolveTargets(value)` in a fresh process; answers the order and every module URL it loaded. */
+async function loadedBy(value: string): Promise<{ order: string[]; urls: string[] }> {
+  const script = `
+    import { registerHooks } from "node:module";
+    const urls = new Set();
+    registerHooks({ resolve(specifier, context, next) { const r = next(specifier, context); urls.add(r.url); return r; } });
+    const { resolveTargets } = await import("./services/targets.ts");
+    const modules = await resolveTargets(${JSON.stringify(value)});
+    console.log(JSON.stringify({ order: [...modules.keys()], urls: [...urls] }));
+  `;
+  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+    cwd: join(import.meta.dirname, ".."),
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let out = "";
+  child.stdout.on("data", (chunk) => {
+    out += chunk;
+  });
+  const code = await new Promise((resolve) => child.on("exit", resolve));
+  expect(code).toBe(0);
+  return JSON.parse(out);
+}
+
+describe("targets", () => {
+  it("loads only the modules of the targets a process runs, callees first", async () => {
+    const { order, urls } = await loadedBy("delivery,presence");
+    expect(order).toEqual(["presence", "delivery"]);
+    const loaded = (path: string) => urls.some((url) => url.includes(path));
+    expect(loaded("/services/presence/index.")).toBe(true);
+    expect(loaded("/services/delivery/index.")).toBe(true);
+    for (const other of ["media", "messages", "auth", "gateway"]) {
+      expect(loaded(`/services/${other}/index.`), other).toBe(false);
+    }
+    expect(loaded("@aws-sdk/client-s3"), "S3 SDK").toBe(false);
+    expect(loaded("cassandra-driver"), "CQL driver").toBe(false);
+  });
+
+  it("runs every target for all, and refuses an empty or unknown one", async () => {
+    expect([...(await resolveTargets("all")).keys()].sort()).toEqual([...TARGET_NAMES].sort());
+    await expect(resolveTargets(" , ")).rejects.toThrow("--target is empty");
+    await expect(resolveTargets("gateway,chat")).rejects.toThrow('unknown target "chat"');
+  });
+});
