@@ -33,6 +33,11 @@ export function createKafka(options: {
         // a new broker); what is not handled reaches Parley's own logs with its context.
         if (namespace === "Connection" && message.startsWith("Response "))
           options.logger.debug(entry, message);
+        // The producer's few retries are deliberate (above), and a failed request ends its
+        // idempotent session (log.kafka.producer.ts), which keeps the guarantee this warns about;
+        // it was a warning at every start and after every failed send.
+        else if (message.startsWith("Limiting retries for the idempotent producer"))
+          options.logger.debug(entry, message);
         else if (level === logLevel.ERROR) options.logger.error(entry, message);
         else options.logger.warn(entry, message);
       },
