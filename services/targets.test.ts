@@ -1,6 +1,5 @@
-import { spawn } from "node:child_process";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { runModuleScript } from "./kit/testing/module-script.js";
 import { resolveTargets, TARGET_NAMES } from "./targets.js";
 
 /** Runs `resolveTargets(value)` in a fresh process; answers the order and every module URL it loaded. */
@@ -13,17 +12,9 @@ async function loadedBy(value: string): Promise<{ order: string[]; urls: string[
     const modules = await resolveTargets(${JSON.stringify(value)});
     console.log(JSON.stringify({ order: [...modules.keys()], urls: [...urls] }));
   `;
-  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
-    cwd: join(import.meta.dirname, ".."),
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  let out = "";
-  child.stdout.on("data", (chunk) => {
-    out += chunk;
-  });
-  const code = await new Promise((resolve) => child.on("exit", resolve));
+  const { code, stdout } = await runModuleScript(script);
   expect(code).toBe(0);
-  return JSON.parse(out);
+  return JSON.parse(stdout);
 }
 
 describe("targets", () => {

@@ -1,8 +1,8 @@
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runModuleScript } from "../testing/module-script.js";
 import type { SqlDatabase } from "./database.js";
 import { openPglite } from "./database.pglite.js";
 import { PgliteThread, workerExecArgv } from "./pglite.thread.js";
@@ -131,16 +131,8 @@ describe("PGlite worker thread lifecycle", () => {
       console.log(row.answer);
     `;
     for (const close of [true, false]) {
-      const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script(close)], {
-        cwd: join(import.meta.dirname, "../../.."),
-        stdio: ["ignore", "pipe", "inherit"],
-      });
-      let out = "";
-      child.stdout.on("data", (chunk) => {
-        out += chunk;
-      });
-      const code = await new Promise((resolve) => child.on("exit", resolve));
-      expect({ close, code, out: out.trim() }).toEqual({ close, code: 0, out: "42" });
+      const { code, stdout } = await runModuleScript(script(close));
+      expect({ close, code, out: stdout.trim() }).toEqual({ close, code: 0, out: "42" });
     }
   });
 
@@ -153,22 +145,8 @@ describe("PGlite worker thread lifecycle", () => {
       console.log(row.answer);
     `;
     const flags = ["--max-old-space-size=300", "--max-semi-space-size=16", "--stack-size=2000"];
-    const child = spawn(
-      process.execPath,
-      [...flags, "--import", "tsx", "--input-type=module", "-e", script],
-      {
-        cwd: join(import.meta.dirname, "../../.."),
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    let out = "";
-    child.stdout.on("data", (chunk) => {
-      out += chunk;
-    });
-    child.stderr.on("data", (chunk) => {
-      out += chunk;
-    });
-    const code = await new Promise((resolve) => child.on("exit", resolve));
+    const { code, stdout, stderr } = await runModuleScript(script, flags);
+    const out = stdout + stderr;
     expect({ code, out: out.trim() }).toEqual({ code: 0, out: "42" });
   });
 
