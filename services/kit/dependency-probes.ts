@@ -1,6 +1,6 @@
 import type cassandra from "cassandra-driver";
 import { Redis } from "ioredis";
-import { type Admin, Kafka, logLevel } from "kafkajs";
+import type { Admin } from "kafkajs";
 import type { ReadinessCheck } from "./readiness.js";
 import type { SqlDatabase } from "./sql/database.js";
 
@@ -38,6 +38,8 @@ export function kafkaProbe(brokers: string[]): Probe {
     async check() {
       try {
         if (!admin) {
+          // Imported on first check, like the CQL driver: only a process that uses Kafka loads it.
+          const { Kafka, logLevel } = await import("kafkajs");
           admin = new Kafka({
             clientId: "parley-readiness",
             brokers,

@@ -5,20 +5,17 @@ import { defineConfig, list } from "./config.js";
 import type { RateLimit, RateLimiter } from "./limiter/limiter.js";
 import { MemoryRateLimiter } from "./limiter/limiter.memory.js";
 import { RedisRateLimiter } from "./limiter/limiter.redis.js";
-import { EmbeddedLog } from "./log/log.embedded.js";
 import type { MessageLog } from "./log/log.js";
 import { kafkaLogConfig } from "./log/log.kafka.config.js";
-import { KafkaLog } from "./log/log.kafka.js";
 import type { Logger } from "./logger.js";
 import type { ServiceName } from "./module.js";
 import { openRedis } from "./redis.js";
 import type { SqlDatabase } from "./sql/database.js";
-import { openPostgres } from "./sql/database.pg.js";
-import { openPglite } from "./sql/database.pglite.js";
 
 /**
  * Which implementation backs each shared role: the production component when it is configured,
  * else the embedded default. The one place that decides; modules only ask for a role.
+ * Implementations are imported when first opened: a gateway never loads kafkajs, pg or PGlite.
  */
 export const infraConfig = defineConfig({
   authDatabaseUrl: {
@@ -99,14 +96,18 @@ export function createInfra(options: { env: NodeJS.ProcessEnv; dataDir: string; 
     if (!db) {
       const url = name === "log" ? undefined : databaseUrls[name];
       db = url
-        ? openPostgres(url, name, {
-            poolMax: config.pgPoolMax,
-            statementTimeoutMs: config.pgStatementTimeoutMs,
-            logger: options.logger.child({ component: "sql", store: name }),
-          })
-        : openPglite(join(options.dataDir, name), name, options.env.PARLEY_PGLITE_TEMPLATE, {
-            thread: config.pgliteThread === "on",
-          });
+        ? import("./sql/database.pg.js").then(({ openPostgres }) =>
+            openPostgres(url, name, {
+              poolMax: config.pgPoolMax,
+              statementTimeoutMs: config.pgStatementTimeoutMs,
+              logger: options.logger.child({ component: "sql", store: name }),
+            }),
+          )
+        : import("./sql/database.pglite.js").then(({ openPglite }) =>
+            openPglite(join(options.dataDir, name), name, options.env.PARLEY_PGLITE_TEMPLATE, {
+              thread: config.pgliteThread === "on",
+            }),
+          );
       databases.set(name, db);
       // A database that could not be opened is tried again by the next caller, not cached broken.
       db.catch(() => databases.delete(name));
@@ -124,8 +125,12 @@ export function createInfra(options: { env: NodeJS.ProcessEnv; dataDir: string; 
       if (!log) {
         const logger = options.logger.child({ component: "log" });
         log = kafka
-          ? KafkaLog.open({ ...kafka, brokers: config.kafkaBrokers, logger })
-          : openDatabase("log").then((db) => EmbeddedLog.open(db, logger));
+          ? import("./log/log.kafka.js").then(({ KafkaLog }) =>
+              KafkaLog.open({ ...kafka, brokers: config.kafkaBrokers, logger }),
+            )
+          : Promise.all([openDatabase("log"), import("./log/log.embedded.js")]).then(
+              ([db, { EmbeddedLog }]) => EmbeddedLog.open(db, logger),
+            );
         // A Kafka that could not be reached is tried again by the next caller, not cached broken.
         log.catch(() => {
           log = undefined;

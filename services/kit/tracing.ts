@@ -10,7 +10,6 @@ import {
   type TextMapSetter,
   trace,
 } from "@opentelemetry/api";
-import { NodeSDK } from "@opentelemetry/sdk-node";
 import type { SpanProcessor } from "@opentelemetry/sdk-trace";
 
 export const tracer = trace.getTracer("parley");
@@ -27,6 +26,8 @@ export async function startTracing(options: {
     process.env.OTEL_EXPORTER_OTLP_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
   );
   if (!exporting && !options.spanProcessors) return async () => {};
+  // Imported only when used: the SDK and its exporters are ~40 MiB of RSS in every process.
+  const { NodeSDK } = await import("@opentelemetry/sdk-node");
   const sdk = new NodeSDK({
     serviceName: process.env.OTEL_SERVICE_NAME ?? options.serviceName,
     ...(options.spanProcessors ? { spanProcessors: options.spanProcessors } : {}),

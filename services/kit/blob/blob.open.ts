@@ -3,12 +3,13 @@ import { loadOrCreateKey } from "../key-file.js";
 import { type BlobConfig, usesS3 } from "./blob.config.js";
 import type { BlobStore } from "./blob.js";
 import { LocalBlobStore } from "./blob.local.js";
-import { S3BlobStore } from "./blob.s3.js";
 
 /** The attachment store the configuration names: S3-compatible storage, else the local folder. */
 export async function openBlobStore(config: BlobConfig, dataDir: string): Promise<BlobStore> {
   if (usesS3(config)) {
     if (!config.s3Bucket) throw new Error("PARLEY_MEDIA_S3_BUCKET is required with PARLEY_MEDIA_S3_ENDPOINT");
+    // Imported here: the gateway opens only the local store and need not load the S3 SDK.
+    const { S3BlobStore } = await import("./blob.s3.js");
     return S3BlobStore.open({
       endpoint: config.s3Endpoint,
       bucket: config.s3Bucket,
