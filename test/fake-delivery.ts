@@ -85,6 +85,7 @@ export class FakeDelivery {
       traceContext: {},
       appendedAt: new Date(),
       event: { cursor: "", eventId: `ev-${userId}-${seq}`, occurredAt: new Date(), ...event },
+      shared: 0,
     };
     events.push(userEvent);
     if (push) await this.push([userEvent]);
@@ -127,7 +128,7 @@ export class FakeDelivery {
     const target = stream;
     return new Promise((resolve) => {
       target.acks.push(resolve);
-      target.call.write({ events });
+      target.call.write({ events, shared: [] });
     });
   }
 
@@ -138,6 +139,7 @@ export class FakeDelivery {
         seq: "0",
         traceContext: {},
         appendedAt: undefined,
+        shared: 0,
         event: {
           cursor: "",
           eventId: "",

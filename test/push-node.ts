@@ -8,7 +8,8 @@ import {
 
 /**
  * A gateway node's push endpoint for tests of delivery: a real GatewayPushService server that
- * acknowledges every push and records the events, so a test can wait for the one it expects.
+ * acknowledges every push and records the events (shared ones resolved, as a gateway reads
+ * them), so a test can wait for the one it expects.
  */
 export class RecordingNode {
   readonly events: UserEvent[] = [];
@@ -20,7 +21,8 @@ export class RecordingNode {
     this.server.addService(GatewayPushServiceService, {
       push: (stream: ServerDuplexStream<PushRequest, PushResponse>) => {
         stream.on("data", (request: PushRequest) => {
-          for (const event of request.events) {
+          for (const entry of request.events) {
+            const event = entry.shared > 0 ? { ...entry, event: request.shared[entry.shared - 1] } : entry;
             this.events.push(event);
             for (const w of [...this.waiters]) {
               if (w.match(event)) {
@@ -29,7 +31,7 @@ export class RecordingNode {
               }
             }
           }
-          stream.write({ accepted: request.events.length });
+          stream.write({ accepted: request.events.length, readsShared: true });
         });
         stream.on("end", () => stream.end());
       },

@@ -332,7 +332,7 @@ export async function startConsumers(
 }
 
 function ephemeral(userId: string, event: Event): UserEvent {
-  return { userId, seq: "0", event, appendedAt: undefined, traceContext: {} };
+  return { userId, seq: "0", event, appendedAt: undefined, traceContext: {}, shared: 0 };
 }
 
 function requireUser(userId: string): void {

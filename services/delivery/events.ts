@@ -32,6 +32,7 @@ export async function toUserEvents(entries: InboxEntry[], sources: EventSources)
       event: await (events.get(entry.eventKey) as Promise<Event>),
       appendedAt: entry.appendedAt,
       traceContext: {},
+      shared: 0,
     })),
   );
 }

@@ -12,10 +12,16 @@ import { GatewayPusher, type Locate } from "./push.js";
 
 const silent = createLogger({ level: "silent" });
 
-/** A gateway node's push endpoint: records pushes; acknowledges them unless told to stay silent. */
-async function startNode(options: { port?: number; acknowledge?: boolean } = {}) {
+/**
+ * A gateway node's push endpoint: records pushes (not the empty request that opens a stream);
+ * acknowledges them unless told to stay silent. `readsShared`: it says it reads shared events
+ * (as gateways do now; without, it is a gateway from before them).
+ */
+async function startNode(options: { port?: number; acknowledge?: boolean; readsShared?: boolean } = {}) {
   // The gateway's push server receives up to 16 MiB per request; so does this one.
   const received: UserEvent[][] = [];
+  const requests: PushRequest[] = [];
+  let opened = 0;
   let arrived: () => void = () => {};
   /** Resolves at the next push this node receives. */
   const nextPush = () =>
@@ -26,9 +32,17 @@ async function startNode(options: { port?: number; acknowledge?: boolean } = {})
   server.addService(GatewayPushServiceService, {
     push: (stream: ServerDuplexStream<PushRequest, PushResponse>) => {
       stream.on("data", (request: PushRequest) => {
-        received.push(request.events);
-        arrived();
-        if (options.acknowledge !== false) stream.write({ accepted: request.events.length });
+        if (request.events.length === 0) opened++;
+        else {
+          requests.push(request);
+          received.push(
+            request.events.map((e) => (e.shared > 0 ? { ...e, event: request.shared[e.shared - 1] } : e)),
+          );
+          arrived();
+        }
+        if (options.acknowledge !== false) {
+          stream.write({ accepted: request.events.length, readsShared: options.readsShared ?? false });
+        }
       });
       stream.on("end", () => stream.end());
     },
@@ -38,7 +52,15 @@ async function startNode(options: { port?: number; acknowledge?: boolean } = {})
       err ? reject(err) : resolve(p),
     ),
   );
-  return { port, address: `127.0.0.1:${port}`, received, nextPush, stop: () => server.forceShutdown() };
+  return {
+    port,
+    address: `127.0.0.1:${port}`,
+    received,
+    requests,
+    opened: () => opened,
+    nextPush,
+    stop: () => server.forceShutdown(),
+  };
 }
 
 const event = (userId: string, seq: number): UserEvent => ({
@@ -47,6 +69,7 @@ const event = (userId: string, seq: number): UserEvent => ({
   event: { cursor: "", eventId: `e${seq}`, occurredAt: new Date() },
   appendedAt: new Date(),
   traceContext: {},
+  shared: 0,
 });
 
 const failures = async () => (await pushFailures.get()).values[0]?.value ?? 0;
@@ -100,6 +123,49 @@ describe("pushing to gateway nodes", () => {
     expect(node.received.flat().map((e) => e.userId)).toEqual(events.map((e) => e.userId));
   });
 
+  it("sends a node that reads shared events each event once per request, entries naming it", async () => {
+    const node = await startNode({ readsShared: true });
+    cleanups.push(node.stop);
+    const pusher = new GatewayPusher(
+      async (users) => [{ nodeId: "a", pushAddress: node.address, userIds: users }],
+      silent,
+      2000,
+    );
+    cleanups.push(() => pusher.close());
+    // A group message to 1,000 members: toUserEvents gives every entry the same Event object.
+    const groupMessage = event("x", 1).event;
+    const events = Array.from({ length: 1000 }, (_, i) => ({ ...event(`u${i}`, 1), event: groupMessage }));
+    await pusher.push(events);
+    expect(node.requests).toHaveLength(1);
+    expect(node.requests[0]?.shared.map((e) => e.eventId)).toEqual([groupMessage?.eventId]);
+    expect(node.requests[0]?.events.every((e) => e.event === undefined && e.shared === 1)).toBe(true);
+    expect(node.received.flat().map((e) => [e.userId, e.event?.eventId])).toEqual(
+      events.map((e) => [e.userId, groupMessage?.eventId]),
+    );
+    expect(node.opened()).toBe(1);
+  });
+
+  it("sends a node from before shared events (its answers do not say it reads them) whole events", async () => {
+    const node = await startNode();
+    cleanups.push(node.stop);
+    const pusher = new GatewayPusher(
+      async (users) => [{ nodeId: "a", pushAddress: node.address, userIds: users }],
+      silent,
+      2000,
+    );
+    cleanups.push(() => pusher.close());
+    const shared = event("x", 1).event;
+    await pusher.push([
+      { ...event("alice", 1), event: shared },
+      { ...event("bob", 1), event: shared },
+    ]);
+    expect(node.requests.map((r) => r.shared)).toEqual([[]]);
+    expect(node.requests[0]?.events.map((e) => [e.userId, e.event?.eventId, e.shared])).toEqual([
+      ["alice", shared?.eventId, 0],
+      ["bob", shared?.eventId, 0],
+    ]);
+  });
+
   it("counts a push to a node that is gone without throwing, and reconnects once it is back", async () => {
     const node = await startNode();
     const { port } = node;
@@ -137,9 +203,11 @@ describe("pushing to gateway nodes", () => {
     const started = performance.now();
     await pusher.push([event("alice", 1)]);
     expect(performance.now() - started).toBeLessThan(2000);
-    // Tried twice (a fresh stream the second time), both counted.
+    // Tried twice (a fresh stream the second time), both counted; a stream whose opening was
+    // never answered sends nothing.
     expect(await failures()).toBe(before + 2);
-    expect(silentNode.received).toHaveLength(2);
+    expect(silentNode.opened()).toBe(2);
+    expect(silentNode.received).toHaveLength(0);
   });
 
   it("counts a failed lookup of streams and pushes nothing", async () => {

@@ -8,7 +8,7 @@ import {
 import { createClient } from "../kit/grpc/client.js";
 import type { Logger } from "../kit/logger.js";
 import { pushFailures } from "./metrics.js";
-import { chunkBySize } from "./push-chunks.js";
+import { pushRequests } from "./push-requests.js";
 import { type PushOutcome, PushRetries, type PushRetryOptions } from "./push-retry.js";
 
 /** Where users' streams are: the gateway nodes holding them (presence.Locate). */
@@ -17,24 +17,35 @@ export type Locate = (
 ) => Promise<{ nodeId: string; pushAddress: string; userIds: string[] }[]>;
 
 interface Waiting {
-  resolve(): void;
+  resolve(response: PushResponse): void;
   reject(err: Error): void;
 }
 
-/** One long-lived Push stream to one gateway node; acknowledgements come back in order. */
+/**
+ * One long-lived Push stream to one gateway node; acknowledgements come back in order. It opens
+ * with an empty request, whose answer says whether the node reads shared events (a gateway from
+ * before them answers it too, without the flag, and is sent whole events).
+ */
 class NodeStream {
   private readonly waiting: Waiting[] = [];
   private broken: Error | undefined;
   private readonly call: ClientDuplexStream<PushRequest, PushResponse>;
+  private readonly readsShared: Promise<boolean>;
 
   constructor(
     private readonly client: GatewayPushServiceClient,
+    private readonly timeoutMs: number,
     private readonly onBroken: () => void,
   ) {
     this.call = client.push();
-    this.call.on("data", () => this.waiting.shift()?.resolve());
+    this.call.on("data", (response: PushResponse) => this.waiting.shift()?.resolve(response));
     this.call.on("error", (err: Error) => this.fail(err));
     this.call.on("end", () => this.fail(new Error("push stream ended")));
+    // A failed opening breaks the stream: the pushes waiting for it fail with it.
+    this.readsShared = this.request({ events: [], shared: [] }).then(
+      (response) => response.readsShared,
+      () => false,
+    );
   }
 
   private fail(err: Error): void {
@@ -50,18 +61,25 @@ class NodeStream {
     return this.broken === undefined;
   }
 
-  send(request: PushRequest, timeoutMs: number): Promise<void> {
+  /** Pushes the events, in order with every earlier push on this stream; resolves when acknowledged. */
+  async push(events: UserEvent[]): Promise<void> {
+    const shared = await this.readsShared;
+    // Large fan-outs go as several requests, pipelined.
+    await Promise.all(pushRequests(events, { shared }).map((request) => this.request(request)));
+  }
+
+  private request(request: PushRequest): Promise<PushResponse> {
     if (this.broken) return Promise.reject(this.broken);
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<PushResponse>((resolve, reject) => {
       const timer = setTimeout(() => {
         // A node that does not acknowledge in time is treated as gone: the stream is dropped and
         // reopened by the next push, so later acknowledgements cannot be matched to wrong requests.
-        this.close(new Error(`push not acknowledged within ${timeoutMs} ms`));
-      }, timeoutMs);
+        this.close(new Error(`push not acknowledged within ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
       this.waiting.push({
-        resolve: () => {
+        resolve: (response) => {
           clearTimeout(timer);
-          resolve();
+          resolve(response);
         },
         reject: (err) => {
           clearTimeout(timer);
@@ -142,9 +160,7 @@ export class GatewayPusher {
   private async pushTo(address: string, nodeId: string, events: UserEvent[], retrying: boolean) {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        // Large fan-outs go as several requests on the one stream, pipelined and kept in order.
-        const stream = this.stream(address);
-        await Promise.all(chunkBySize(events).map((chunk) => stream.send({ events: chunk }, this.timeoutMs)));
+        await this.stream(address).push(events);
         return true;
       } catch (err) {
         pushFailures.inc();
@@ -162,7 +178,7 @@ export class GatewayPusher {
   private stream(address: string): NodeStream {
     const existing = this.streams.get(address);
     if (existing?.usable) return existing;
-    const stream = new NodeStream(createClient(GatewayPushServiceClient, address), () => {
+    const stream = new NodeStream(createClient(GatewayPushServiceClient, address), this.timeoutMs, () => {
       if (this.streams.get(address) === stream) this.streams.delete(address);
     });
     this.streams.set(address, stream);

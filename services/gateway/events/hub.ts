@@ -100,6 +100,8 @@ export interface StreamItem {
   seq: bigint;
   /** An idle-stream heartbeat (SSE writes a comment, WebSocket a ping, Connect the event). */
   heartbeat?: boolean;
+  /** The pushed event this one copies with the stream's cursor (other streams copy it too). */
+  shared?: Event;
 }
 
 interface StreamInit {
@@ -462,10 +464,14 @@ export class StreamHub {
     if (!event) return;
     let item: StreamItem;
     if (pushed.seq === 0n) {
-      item = { event: { ...event, cursor: stream.cursor }, seq: 0n };
+      item = { event: { ...event, cursor: stream.cursor }, seq: 0n, shared: event };
     } else {
       if (pushed.seq !== stream.lastSeq + 1n) return; // already sent (replayed or a redelivery)
-      item = { event: { ...event, cursor: encodeCursor(stream.userId, pushed.seq) }, seq: pushed.seq };
+      item = {
+        event: { ...event, cursor: encodeCursor(stream.userId, pushed.seq) },
+        seq: pushed.seq,
+        shared: event,
+      };
     }
     const appendedAt = pushed.appendedAt ? timestampDate(pushed.appendedAt) : undefined;
     if (!stream.offer(item, appendedAt)) {

@@ -48,7 +48,7 @@ export async function startEventsNode(ctx: ModuleContext, upstreamTimeoutMs: num
   const bindHost = ctx.config.grpcBindHost ?? "127.0.0.1";
   const push = await startPushServer({
     bind: config.pushListen ?? `${bindHost}:0`,
-    deliver: (request) => hub.deliver(request.events),
+    deliver: (events) => hub.deliver(events),
     logger: ctx.logger,
   });
   const pushAddress = config.pushAddress ?? push.address;

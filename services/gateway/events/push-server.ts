@@ -7,6 +7,7 @@ import {
   PushRequestSchema,
   type PushResponse,
   PushResponseSchema,
+  type UserEvent,
 } from "../../gen/es/parley/internal/v1/delivery_pb.js";
 import type { Logger } from "../../kit/logger.js";
 import { SpanKind, tracer } from "../../kit/tracing.js";
@@ -29,6 +30,19 @@ const pushService: ServiceDefinition = {
   },
 };
 
+/**
+ * The request's entries, each with its event: an entry naming a shared event gets that object,
+ * the same one for all of its entries (the transports encode it once). An entry naming none that
+ * exists stays without event; the hub skips it, and a stream fills the gap from Replay.
+ */
+function withSharedEvents(request: PushRequest): UserEvent[] {
+  if (request.shared.length === 0) return request.events;
+  for (const entry of request.events) {
+    if (!entry.event && entry.shared > 0) entry.event = request.shared[entry.shared - 1];
+  }
+  return request.events;
+}
+
 export interface PushServer {
   /** host:port actually bound. */
   address: string;
@@ -42,7 +56,7 @@ export interface PushServer {
  */
 export async function startPushServer(options: {
   bind: string;
-  deliver: (request: PushRequest) => number;
+  deliver: (events: UserEvent[]) => number;
   logger: Logger;
 }): Promise<PushServer> {
   const server = new Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 });
@@ -61,14 +75,14 @@ export async function startPushServer(options: {
           propagation.extract(ROOT_CONTEXT, request.events[0]?.traceContext ?? {}),
         );
         try {
-          accepted = options.deliver(request);
+          accepted = options.deliver(withSharedEvents(request));
         } catch (err) {
           span.setStatus({ code: SpanStatusCode.ERROR });
           options.logger.error({ err }, "handing pushed events to streams failed");
         } finally {
           span.end();
         }
-        call.write(create(PushResponseSchema, { accepted }));
+        call.write(create(PushResponseSchema, { accepted, readsShared: true }));
       });
       call.on("end", () => call.end());
       call.on("error", () => {});

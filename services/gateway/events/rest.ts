@@ -1,13 +1,13 @@
-import { toJson } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { z } from "zod";
-import { EventSchema, type PresenceEvent } from "../../gen/es/parley/v1/events_pb.js";
+import type { PresenceEvent } from "../../gen/es/parley/v1/events_pb.js";
 import { invalidArgument } from "../../kit/errors.js";
 import type { GatewayRequest } from "../request-context.js";
 import type { GatewayResponse } from "../rest/respond.js";
 import { ok, type RestRequest, type RestRoute } from "../rest/route.js";
 import { parse, queryObject, text } from "../rest/validate.js";
 import type { EventsApi } from "./api.js";
+import { eventJsonText } from "./event-json.js";
 import type { StreamItem } from "./hub.js";
 import { WS_PATH } from "./ws.js";
 
@@ -166,7 +166,7 @@ async function serveSse(res: GatewayResponse, stream: AsyncIterable<StreamItem> 
       const kind = item.event.kind.case ?? "unknown";
       // Durable and control events carry a cursor worth resuming from (ephemeral ones repeat it).
       const withId = item.seq > 0n || kind === "control";
-      chunk = `${withId ? `id: ${item.event.cursor}\n` : ""}event: ${kind}\ndata: ${JSON.stringify(toJson(EventSchema, item.event))}\n\n`;
+      chunk = `${withId ? `id: ${item.event.cursor}\n` : ""}event: ${kind}\ndata: ${eventJsonText(item)}\n\n`;
     }
     if (!write(res, chunk)) {
       await new Promise<void>((resolve) => {

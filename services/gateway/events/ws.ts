@@ -1,13 +1,12 @@
 import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
-import { toJson } from "@bufbuild/protobuf";
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
 import { z } from "zod";
-import { EventSchema } from "../../gen/es/parley/v1/events_pb.js";
 import { asDomainError, type DomainError, invalidArgument } from "../../kit/errors.js";
 import type { Logger } from "../../kit/logger.js";
 import type { EventsApi, StreamIdentity } from "./api.js";
 import { parseCursor } from "./cursor.js";
+import { eventJsonText } from "./event-json.js";
 
 export const WS_PATH = "/v1/events/ws";
 
@@ -113,10 +112,10 @@ async function serve(
   options: { api: EventsApi; logger: Logger; maxFrameBytes: number },
 ) {
   let closing = false;
-  const send = (frame: unknown) =>
+  const send = (frame: unknown) => sendText(JSON.stringify(frame));
+  const sendText = (text: string) =>
     new Promise<void>((resolve) => {
       if (ws.readyState !== ws.OPEN) return resolve();
-      const text = JSON.stringify(frame);
       if (ws.bufferedAmount < HIGH_WATER_BYTES) {
         ws.send(text);
         resolve();
@@ -202,7 +201,7 @@ async function serve(
       ws.ping();
       continue;
     }
-    await send(toJson(EventSchema, item.event));
+    await sendText(eventJsonText(item));
   }
   if (!closing) violation(WS_CLOSE.reconnect, "reconnect with the cursor of the last event");
 }

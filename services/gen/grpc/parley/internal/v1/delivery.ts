@@ -71,6 +71,11 @@ export interface UserEvent {
    * message from the send through Kafka to each gateway push.
    */
   traceContext: { [key: string]: string };
+  /**
+   * Instead of event: 1 + the index in PushRequest.shared of the event this
+   * entry carries (0: none). Only in pushes to a node that reads them.
+   */
+  shared: number;
 }
 
 export interface UserEvent_TraceContextEntry {
@@ -134,14 +139,26 @@ export interface UpdateSettingsResponse {
 
 export interface PushRequest {
   events: UserEvent[];
+  /**
+   * Each event of this request once, referenced by UserEvent.shared: a group
+   * message to 1,000 members travels, is decoded and is JSON-encoded once,
+   * not 1,000 times. Sent only after the node answered reads_shared.
+   */
+  shared: Event[];
 }
 
 /**
  * Acknowledges a PushRequest (in order): the node handed the events to its
- * streams (or dropped them for users it no longer holds).
+ * streams (or dropped them for users it no longer holds). Delivery opens each
+ * stream with an empty request to learn what the node reads.
  */
 export interface PushResponse {
   accepted: number;
+  /**
+   * The node resolves UserEvent.shared (gateways before it ignore the field,
+   * so delivery sends them whole events).
+   */
+  readsShared: boolean;
 }
 
 /** ReceiptRecord travels on topic parley.receipts, key = conversation id. */
@@ -366,7 +383,7 @@ export const ReplayResponse: MessageFns<ReplayResponse> = {
 };
 
 function createBaseUserEvent(): UserEvent {
-  return { userId: "", seq: "0", event: undefined, appendedAt: undefined, traceContext: {} };
+  return { userId: "", seq: "0", event: undefined, appendedAt: undefined, traceContext: {}, shared: 0 };
 }
 
 export const UserEvent: MessageFns<UserEvent> = {
@@ -386,6 +403,9 @@ export const UserEvent: MessageFns<UserEvent> = {
     globalThis.Object.entries(message.traceContext).forEach(([key, value]: [string, string]) => {
       UserEvent_TraceContextEntry.encode({ key: key as any, value }, writer.uint32(42).fork()).join();
     });
+    if (message.shared !== 0) {
+      writer.uint32(48).uint32(message.shared);
+    }
     return writer;
   },
 
@@ -445,6 +465,14 @@ export const UserEvent: MessageFns<UserEvent> = {
             }
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.shared = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -498,6 +526,7 @@ export const UserEvent: MessageFns<UserEvent> = {
           {},
         )
         : {},
+      shared: isSet(object.shared) ? globalThis.Number(object.shared) : 0,
     };
   },
 
@@ -523,6 +552,9 @@ export const UserEvent: MessageFns<UserEvent> = {
           obj.traceContext[k] = v;
         });
       }
+    }
+    if (message.shared !== 0) {
+      obj.shared = Math.round(message.shared);
     }
     return obj;
   },
@@ -1453,13 +1485,16 @@ export const UpdateSettingsResponse: MessageFns<UpdateSettingsResponse> = {
 };
 
 function createBasePushRequest(): PushRequest {
-  return { events: [] };
+  return { events: [], shared: [] };
 }
 
 export const PushRequest: MessageFns<PushRequest> = {
   encode(message: PushRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.events) {
       UserEvent.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.shared) {
+      Event.encode(v!, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -1485,6 +1520,14 @@ export const PushRequest: MessageFns<PushRequest> = {
             message.events.push(UserEvent.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.shared.push(Event.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1500,6 +1543,7 @@ export const PushRequest: MessageFns<PushRequest> = {
   fromJSON(object: any): PushRequest {
     return {
       events: globalThis.Array.isArray(object?.events) ? object.events.map((e: any) => UserEvent.fromJSON(e)) : [],
+      shared: globalThis.Array.isArray(object?.shared) ? object.shared.map((e: any) => Event.fromJSON(e)) : [],
     };
   },
 
@@ -1508,18 +1552,24 @@ export const PushRequest: MessageFns<PushRequest> = {
     if (message.events?.length) {
       obj.events = message.events.map((e) => UserEvent.toJSON(e));
     }
+    if (message.shared?.length) {
+      obj.shared = message.shared.map((e) => Event.toJSON(e));
+    }
     return obj;
   },
 };
 
 function createBasePushResponse(): PushResponse {
-  return { accepted: 0 };
+  return { accepted: 0, readsShared: false };
 }
 
 export const PushResponse: MessageFns<PushResponse> = {
   encode(message: PushResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.accepted !== 0) {
       writer.uint32(8).uint32(message.accepted);
+    }
+    if (message.readsShared !== false) {
+      writer.uint32(16).bool(message.readsShared);
     }
     return writer;
   },
@@ -1545,6 +1595,14 @@ export const PushResponse: MessageFns<PushResponse> = {
             message.accepted = reader.uint32();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.readsShared = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1558,13 +1616,23 @@ export const PushResponse: MessageFns<PushResponse> = {
   },
 
   fromJSON(object: any): PushResponse {
-    return { accepted: isSet(object.accepted) ? globalThis.Number(object.accepted) : 0 };
+    return {
+      accepted: isSet(object.accepted) ? globalThis.Number(object.accepted) : 0,
+      readsShared: isSet(object.readsShared)
+        ? globalThis.Boolean(object.readsShared)
+        : isSet(object.reads_shared)
+        ? globalThis.Boolean(object.reads_shared)
+        : false,
+    };
   },
 
   toJSON(message: PushResponse): unknown {
     const obj: any = {};
     if (message.accepted !== 0) {
       obj.accepted = Math.round(message.accepted);
+    }
+    if (message.readsShared !== false) {
+      obj.readsShared = message.readsShared;
     }
     return obj;
   },
