@@ -111,29 +111,29 @@ export class EmbeddedLog implements MessageLog {
         }),
       );
       try {
-        await this.db.transaction(async (tx) => {
-          const params: unknown[] = [];
-          const rows: string[] = [];
-          batch.forEach((pending, i) => {
-            pending.records.forEach((record, j) => {
-              const n = params.length;
-              rows.push(`($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, $${n + 5}, now())`);
-              params.push(
-                pending.topic,
-                String(results[i]?.[j]?.offset),
-                record.key,
-                record.value,
-                JSON.stringify(record.headers ?? {}),
-              );
-            });
-          });
-          if (rows.length > 0) {
-            await tx.query(
-              `INSERT INTO log_records (topic, "offset", key, value, headers, appended_at) VALUES ${rows.join(", ")}`,
-              params,
+        // One multi-row INSERT is atomic on its own: no transaction around it (three round trips
+        // to PGlite's thread instead of one, for every append at low rates).
+        const params: unknown[] = [];
+        const rows: string[] = [];
+        batch.forEach((pending, i) => {
+          pending.records.forEach((record, j) => {
+            const n = params.length;
+            rows.push(`($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, $${n + 5}, now())`);
+            params.push(
+              pending.topic,
+              String(results[i]?.[j]?.offset),
+              record.key,
+              record.value,
+              JSON.stringify(record.headers ?? {}),
             );
-          }
+          });
         });
+        if (rows.length > 0) {
+          await this.db.query(
+            `INSERT INTO log_records (topic, "offset", key, value, headers, appended_at) VALUES ${rows.join(", ")}`,
+            params,
+          );
+        }
         for (const [topic, offset] of reserved) this.nextOffset.set(topic, offset);
         batch.forEach((pending, i) => {
           pending.resolve(results[i] ?? []);
