@@ -30,6 +30,15 @@ CREATE TABLE IF NOT EXISTS log_consumer_offsets (
 );
 `;
 
+/**
+ * Consumers commit their offset at most this often (and when stopped), not after every batch: at
+ * low rates every batch is one record, and a commit each doubled the statements per record. A
+ * crash redelivers at most this long's records; handlers are idempotent (at-least-once).
+ */
+const COMMIT_INTERVAL_MS = 200;
+/** Records kept in memory per topic after their append, so consumers keeping up do not read them back. */
+const RECENT_RECORDS = 2_000;
+
 interface Pending {
   topic: string;
   records: NewRecord[];
@@ -54,6 +63,8 @@ interface Row {
 export class EmbeddedLog implements MessageLog {
   private readonly nextOffset = new Map<string, bigint>();
   private readonly appended = new EventEmitter();
+  /** Per topic, the latest appended records, contiguous offsets, oldest first. */
+  private readonly recent = new Map<string, LogRecord[]>();
   private queue: Pending[] = [];
   private flushing: Promise<void> | undefined;
   private closed = false;
@@ -61,13 +72,18 @@ export class EmbeddedLog implements MessageLog {
   private constructor(
     private readonly db: SqlDatabase,
     private readonly logger: Logger,
+    private readonly commitIntervalMs: number,
   ) {
     this.appended.setMaxListeners(0);
   }
 
-  static async open(db: SqlDatabase, logger: Logger): Promise<EmbeddedLog> {
+  static async open(
+    db: SqlDatabase,
+    logger: Logger,
+    options: { commitIntervalMs?: number } = {},
+  ): Promise<EmbeddedLog> {
     await db.exec(SCHEMA);
-    const log = new EmbeddedLog(db, logger);
+    const log = new EmbeddedLog(db, logger, options.commitIntervalMs ?? COMMIT_INTERVAL_MS);
     for (const row of await db.query<{ topic: string; last: string }>(
       `SELECT topic, max("offset") AS last FROM log_records GROUP BY topic`,
     )) {
@@ -115,16 +131,18 @@ export class EmbeddedLog implements MessageLog {
         // to PGlite's thread instead of one, for every append at low rates).
         const params: unknown[] = [];
         const rows: string[] = [];
+        const appendedAt = new Date();
         batch.forEach((pending, i) => {
           pending.records.forEach((record, j) => {
             const n = params.length;
-            rows.push(`($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, $${n + 5}, now())`);
+            rows.push(`($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, $${n + 5}, $${n + 6})`);
             params.push(
               pending.topic,
               String(results[i]?.[j]?.offset),
               record.key,
               record.value,
               JSON.stringify(record.headers ?? {}),
+              appendedAt,
             );
           });
         });
@@ -136,6 +154,19 @@ export class EmbeddedLog implements MessageLog {
         }
         for (const [topic, offset] of reserved) this.nextOffset.set(topic, offset);
         batch.forEach((pending, i) => {
+          this.remember(
+            pending.records.map((record, j) => ({
+              topic: pending.topic,
+              partition: 0,
+              offset: results[i]?.[j]?.offset as bigint,
+              key: record.key,
+              value: record.value,
+              headers: { ...record.headers },
+              timestamp: appendedAt.getTime(),
+            })),
+          );
+        });
+        batch.forEach((pending, i) => {
           pending.resolve(results[i] ?? []);
         });
         for (const topic of new Set(batch.map((p) => p.topic))) this.appended.emit(topic);
@@ -145,6 +176,27 @@ export class EmbeddedLog implements MessageLog {
         end();
       }
     }
+  }
+
+  private remember(records: LogRecord[]): void {
+    const topic = records[0]?.topic;
+    if (topic === undefined) return;
+    let kept = this.recent.get(topic);
+    if (!kept) {
+      kept = [];
+      this.recent.set(topic, kept);
+    }
+    kept.push(...records);
+    if (kept.length > 2 * RECENT_RECORDS) kept.splice(0, kept.length - RECENT_RECORDS);
+  }
+
+  /** Records from `offset` on, at most `limit`, if memory still holds that offset; else undefined. */
+  private recentFrom(topic: string, offset: bigint, limit: number): LogRecord[] | undefined {
+    const kept = this.recent.get(topic);
+    const first = kept?.[0]?.offset;
+    if (!kept || first === undefined || offset < first) return undefined;
+    const at = Number(offset - first);
+    return kept[at]?.offset === offset ? kept.slice(at, at + limit) : undefined;
   }
 
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
@@ -160,6 +212,30 @@ export class EmbeddedLog implements MessageLog {
       [group, topic],
     );
     let next = committedRows[0] ? BigInt(committedRows[0].committed) : 0n;
+    let committed = next;
+    let commitTimer: NodeJS.Timeout | undefined;
+    // One commit at a time, so a later offset is never overwritten by an earlier one.
+    let commits = Promise.resolve();
+    const commit = () => {
+      clearTimeout(commitTimer);
+      commitTimer = undefined;
+      commits = commits.then(async () => {
+        const offset = next;
+        if (offset === committed) return;
+        try {
+          await this.db.query(
+            `INSERT INTO log_consumer_offsets (group_id, topic, committed) VALUES ($1, $2, $3)
+             ON CONFLICT (group_id, topic) DO UPDATE SET committed = EXCLUDED.committed`,
+            [group, topic, String(offset)],
+          );
+          committed = offset;
+        } catch (err) {
+          // The next commit carries this offset too; a crash before it redelivers, as documented.
+          this.logger.warn({ err, group, topic }, "committing a consumer offset failed");
+        }
+      });
+      return commits;
+    };
 
     const loop = (async () => {
       let failures = 0;
@@ -175,13 +251,17 @@ export class EmbeddedLog implements MessageLog {
           await new Promise<void>((resolve) => setImmediate(resolve));
           continue;
         }
-        const rows = await this.db.query<Row>(
-          `SELECT topic, "offset"::text AS "offset", key, value, headers, appended_at FROM log_records
-           WHERE topic = $1 AND "offset" >= $2 ORDER BY log_records."offset" LIMIT $3`,
-          [topic, String(next), maxBatch],
-        );
+        const records =
+          this.recentFrom(topic, next, maxBatch) ??
+          (
+            await this.db.query<Row>(
+              `SELECT topic, "offset"::text AS "offset", key, value, headers, appended_at FROM log_records
+               WHERE topic = $1 AND "offset" >= $2 ORDER BY log_records."offset" LIMIT $3`,
+              [topic, String(next), maxBatch],
+            )
+          ).map(toRecord);
         consumerLag.set({ group, topic }, Number((this.nextOffset.get(topic) ?? 0n) - next));
-        if (rows.length === 0) {
+        if (records.length === 0) {
           await new Promise<void>((resolve) => {
             wake = resolve;
             // An append may have landed between the query and now.
@@ -190,25 +270,20 @@ export class EmbeddedLog implements MessageLog {
           wake = undefined;
           continue;
         }
-        const records = rows.map(toRecord);
         try {
           await handler(records);
           failures = 0;
         } catch (err) {
           failures++;
           this.logger.error(
-            { err, group, topic, offset: rows[0]?.offset },
+            { err, group, topic, offset: String(records[0]?.offset) },
             "log consumer failed; retrying batch",
           );
           await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 50 * 2 ** failures)));
           continue;
         }
-        next = BigInt(rows[rows.length - 1]?.offset ?? String(next - 1n)) + 1n;
-        await this.db.query(
-          `INSERT INTO log_consumer_offsets (group_id, topic, committed) VALUES ($1, $2, $3)
-           ON CONFLICT (group_id, topic) DO UPDATE SET committed = EXCLUDED.committed`,
-          [group, topic, String(next)],
-        );
+        next = (records[records.length - 1]?.offset ?? next - 1n) + 1n;
+        commitTimer ??= setTimeout(commit, this.commitIntervalMs);
         observeConsumerDelay(
           group,
           topic,
@@ -223,6 +298,7 @@ export class EmbeddedLog implements MessageLog {
         wake?.();
         this.appended.off(topic, onAppend);
         await loop;
+        await commit();
       },
     };
   }

@@ -1,0 +1,93 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { createLogger } from "../logger.js";
+import { openPglite } from "../sql/database.pglite.js";
+import { countStatements } from "../testing/counted-sql.js";
+import { EmbeddedLog } from "./log.embedded.js";
+import type { LogRecord } from "./log.js";
+
+const logger = createLogger({ level: "silent" });
+
+describe("the embedded log's statements", () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  async function open(dir: string, commitIntervalMs: number) {
+    const db = await openPglite(dir, "log", process.env.PARLEY_PGLITE_TEMPLATE);
+    const { db: wrapped, count } = countStatements(db);
+    const log = await EmbeddedLog.open(wrapped, logger, { commitIntervalMs });
+    cleanups.push(async () => {
+      await log.close();
+      await db.close();
+    });
+    return { log, count };
+  }
+
+  it("hands a consumer that keeps up the records it appended, and commits its offset once per interval and at stop", async () => {
+    const root = mkdtempSync(join(tmpdir(), "parley-log-"));
+    cleanups.push(async () => rmSync(root, { recursive: true, force: true }));
+    const { log, count } = await open(join(root, "log"), 60_000);
+    const seen: LogRecord[] = [];
+    let arrived: () => void = () => {};
+    const subscription = await log.subscribe({
+      group: "g",
+      topic: "t",
+      handler: async (records) => {
+        seen.push(...records);
+        arrived();
+      },
+    });
+    for (let i = 0; i < 20; i++) {
+      const next = new Promise<void>((resolve) => {
+        arrived = resolve;
+      });
+      await log.append("t", [
+        { key: "k", value: new TextEncoder().encode(String(i)), headers: { n: String(i) } },
+      ]);
+      await next;
+    }
+    expect(seen.map((r) => [Number(r.offset), new TextDecoder().decode(r.value), r.headers.n])).toEqual(
+      Array.from({ length: 20 }, (_, i) => [i, String(i), String(i)]),
+    );
+    // No record was read back from the database, and no offset committed within the interval.
+    expect(count('SELECT topic, "offset"')).toBe(0);
+    expect(count("INSERT INTO log_consumer_offsets")).toBe(0);
+    expect(await log.readUncommitted("t", "g")).toHaveLength(20);
+    await subscription.stop();
+    expect(count("INSERT INTO log_consumer_offsets")).toBe(1);
+    expect(await log.readUncommitted("t", "g")).toHaveLength(0);
+  });
+
+  it("reads from the database what a reopened log no longer holds in memory, in order", async () => {
+    const root = mkdtempSync(join(tmpdir(), "parley-log-"));
+    cleanups.push(async () => rmSync(root, { recursive: true, force: true }));
+    const first = await open(join(root, "log"), 60_000);
+    for (let i = 0; i < 5; i++) {
+      await first.log.append("t", [{ key: "k", value: new TextEncoder().encode(String(i)) }]);
+    }
+    await first.log.close();
+    const { log, count } = await open(join(root, "log"), 10);
+    await log.append("t", [{ key: "k", value: new TextEncoder().encode("5") }]);
+    const seen: string[] = [];
+    let done: () => void = () => {};
+    const all = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    const subscription = await log.subscribe({
+      group: "g",
+      topic: "t",
+      handler: async (records) => {
+        for (const r of records) seen.push(new TextDecoder().decode(r.value));
+        if (seen.length === 6) done();
+      },
+    });
+    await all;
+    await subscription.stop();
+    expect(seen).toEqual(["0", "1", "2", "3", "4", "5"]);
+    expect(count('SELECT topic, "offset"')).toBeGreaterThan(0);
+  });
+});
