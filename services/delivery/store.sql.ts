@@ -15,6 +15,8 @@ import {
 const MIGRATIONS = fileURLToPath(new URL("./migrations", import.meta.url));
 /** Users whose old events one sweep transaction deletes. */
 const SWEEP_USERS = 1000;
+/** Contact pairs this process remembers having written (each is two strings of ~36 characters). */
+const KNOWN_CONTACTS = 100_000;
 
 interface EntryRow {
   seq: number;
@@ -26,6 +28,12 @@ interface EntryRow {
 
 /** Delivery's SQL store (PGlite all-in-one, PostgreSQL in a mesh); plain SQL, $n params. */
 export class SqlDeliveryStore implements DeliveryStore {
+  /**
+   * Pairs written by this process: contacts are never removed, so a pair written once needs no
+   * statement again (every 1:1 message names one). Forgotten wholesale when full.
+   */
+  private readonly knownContacts = new Set<string>();
+
   private constructor(
     private readonly db: SqlDatabase,
     private readonly now: () => Date,
@@ -195,14 +203,20 @@ export class SqlDeliveryStore implements DeliveryStore {
   }
 
   async addContacts(pairs: [string, string][]): Promise<void> {
-    const both = pairs.filter(([a, b]) => a !== b).flatMap(([a, b]) => [`${a}\n${b}`, `${b}\n${a}`]);
-    const unique = [...new Set(both)].sort().map((pair) => pair.split("\n") as [string, string]);
+    const both = pairs
+      .filter(([a, b]) => a !== b)
+      .flatMap(([a, b]) => [`${a}\n${b}`, `${b}\n${a}`])
+      .filter((pair) => !this.knownContacts.has(pair));
+    const fresh = [...new Set(both)].sort();
+    const unique = fresh.map((pair) => pair.split("\n") as [string, string]);
     if (unique.length === 0) return;
     await this.db.query(
       `INSERT INTO contacts (user_id, contact_id) SELECT u, c FROM unnest($1::text[], $2::text[]) AS v(u, c)
        ON CONFLICT DO NOTHING`,
       [unique.map(([a]) => a), unique.map(([, b]) => b)],
     );
+    if (this.knownContacts.size + fresh.length > KNOWN_CONTACTS) this.knownContacts.clear();
+    for (const pair of fresh) this.knownContacts.add(pair);
   }
 
   async contactsOf(userId: string): Promise<string[]> {
