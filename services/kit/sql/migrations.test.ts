@@ -24,6 +24,28 @@ describe("migrate", async () => {
     expect(await db.query("SELECT id, size FROM things")).toEqual([{ id: "a", size: 3 }]);
   });
 
+  it("runs a function whose body has statements of its own", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sql-"));
+    writeFileSync(
+      join(dir, "020_function.sql"),
+      [
+        "CREATE TABLE counters (n integer NOT NULL);",
+        "-- counts twice",
+        "CREATE FUNCTION bump() RETURNS integer LANGUAGE plpgsql AS $$",
+        "BEGIN",
+        "  INSERT INTO counters VALUES (1);",
+        "  INSERT INTO counters VALUES (2);",
+        "  RETURN (SELECT sum(n) FROM counters);",
+        "END;",
+        "$$;",
+        "INSERT INTO counters VALUES (10);",
+        "",
+      ].join("\n"),
+    );
+    expect(await migrate(db, dir)).toEqual([20]);
+    expect(await db.query("SELECT bump() AS total")).toEqual([{ total: 13 }]);
+  });
+
   it("rolls back a failing migration entirely", async () => {
     const dir = mkdtempSync(join(tmpdir(), "sql-"));
     writeFileSync(join(dir, "010_bad.sql"), "CREATE TABLE half (id int);\nSELECT * FROM missing_table;\n");

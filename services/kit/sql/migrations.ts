@@ -50,9 +50,22 @@ export async function migrate(db: SqlDatabase, dir: string): Promise<number[]> {
 }
 
 /** Migrations hold plain DDL: statements end with a semicolon at the end of a line. */
+/**
+ * A file's statements: each ends with ";" at the end of a line, except inside a dollar-quoted
+ * body ($$ … $$: a function's), whose own statements end lines with ";" too.
+ */
 function splitStatements(sql: string): string[] {
-  return sql
-    .split(/;\s*$/m)
-    .map((s) => s.replace(/^\s*--.*$/gm, "").trim())
-    .filter(Boolean);
+  const statements: string[] = [];
+  let current: string[] = [];
+  let quoted = false;
+  for (const line of sql.split("\n")) {
+    current.push(line);
+    if ((line.match(/\$\$/g)?.length ?? 0) % 2 === 1) quoted = !quoted;
+    if (!quoted && /;\s*$/.test(line)) {
+      statements.push(current.join("\n").replace(/;\s*$/, ""));
+      current = [];
+    }
+  }
+  statements.push(current.join("\n"));
+  return statements.map((s) => s.replace(/^\s*--.*$/gm, "").trim()).filter(Boolean);
 }
