@@ -23,6 +23,34 @@ deliveryStoreContract("PGlite", async () => {
 });
 
 describe("the SQL delivery store's statements", () => {
+  it("appends a batch to every recipient's inbox in one statement", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "parley-delivery-store-"));
+    const db = await openPglite(join(dir, "delivery"), "delivery", process.env.PARLEY_PGLITE_TEMPLATE);
+    try {
+      const { db: counted, count } = countStatements(db);
+      const store = await SqlDeliveryStore.open(counted);
+      const before = count("");
+      const members = Array.from({ length: 50 }, (_, i) => `member-${i}`);
+      const event = (key: string) => ({
+        eventKey: key,
+        kind: "message" as const,
+        payload: new TextEncoder().encode(key),
+        appendedAt: new Date(),
+        recipients: members,
+      });
+      const written = await store.append([event("m:1"), event("m:2")]);
+      expect(count("") - before).toBe(1);
+      expect(written).toHaveLength(100);
+      expect(written.filter((e) => e.userId === "member-7").map((e) => [e.seq, e.eventKey])).toEqual([
+        [1, "m:1"],
+        [2, "m:2"],
+      ]);
+    } finally {
+      await db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("writes a contact pair once per process: every 1:1 message names one", async () => {
     const dir = mkdtempSync(join(tmpdir(), "parley-delivery-store-"));
     const db = await openPglite(join(dir, "delivery"), "delivery", process.env.PARLEY_PGLITE_TEMPLATE);

@@ -34,87 +34,62 @@ export class SqlDeliveryStore implements DeliveryStore {
    */
   private readonly knownContacts = new Set<string>();
 
+  private readonly now: () => Date;
+
+  /**
+   * `clock` (tests): the time of everything stored. Without it, inboxes take the database's
+   * clock (read under the append's locks) and the rest this process's.
+   */
   private constructor(
     private readonly db: SqlDatabase,
-    private readonly now: () => Date,
-  ) {}
-
-  static async open(db: SqlDatabase, now: () => Date = () => new Date()): Promise<SqlDeliveryStore> {
-    await migrate(db, MIGRATIONS);
-    return new SqlDeliveryStore(db, now);
+    private readonly clock: (() => Date) | undefined,
+  ) {
+    this.now = clock ?? (() => new Date());
   }
 
+  static async open(db: SqlDatabase, clock?: () => Date): Promise<SqlDeliveryStore> {
+    await migrate(db, MIGRATIONS);
+    return new SqlDeliveryStore(db, clock);
+  }
+
+  /** One call of inbox_append (migrations/002_inbox_append.sql): the whole batch in one round trip. */
   async append(events: DurableEvent[]): Promise<InboxEntry[]> {
     const unique = new Map<string, DurableEvent>();
     for (const event of events) {
       if (!unique.has(event.eventKey) && event.recipients.length > 0) unique.set(event.eventKey, event);
     }
-    const users = [...new Set([...unique.values()].flatMap((e) => e.recipients))].sort();
-    if (users.length === 0) return [];
-    const keys = [...unique.keys()];
-    return this.db.transaction(async (tx) => {
-      // New heads are inserted, and all heads locked, in user-id order: two batches with users in
-      // common wait for each other instead of deadlocking, and each user's seqs have one writer.
-      await tx.query(
-        `INSERT INTO inbox_heads (user_id, head_seq, oldest_seq)
-         SELECT u, 0, 1 FROM unnest($1::text[]) AS u ORDER BY u ON CONFLICT (user_id) DO NOTHING`,
-        [users],
-      );
-      const heads = await tx.query<{ user_id: string; head_seq: number }>(
-        "SELECT user_id, head_seq FROM inbox_heads WHERE user_id = ANY($1::text[]) ORDER BY user_id FOR UPDATE",
-        [users],
-      );
-      // Taken under the locks, so a user's later seqs never have an earlier time (the sweep relies on it).
-      const storedAt = this.now();
-      const head = new Map(heads.map((row) => [row.user_id, Number(row.head_seq)]));
-      const present = await tx.query<{ event_key: string; user_id: string }>(
-        "SELECT event_key, user_id FROM inbox WHERE event_key = ANY($1::text[]) AND user_id = ANY($2::text[])",
-        [keys, users],
-      );
-      const done = new Set(present.map((row) => `${row.event_key}\n${row.user_id}`));
-
-      const written: InboxEntry[] = [];
-      for (const event of unique.values()) {
-        for (const userId of new Set(event.recipients)) {
-          if (done.has(`${event.eventKey}\n${userId}`)) continue;
-          const seq = (head.get(userId) ?? 0) + 1;
-          head.set(userId, seq);
-          written.push({
-            userId,
-            seq,
-            eventKey: event.eventKey,
-            kind: event.kind,
-            payload: event.payload,
-            appendedAt: event.appendedAt,
-          });
-        }
+    if (unique.size === 0) return [];
+    const users: string[] = [];
+    const keys: string[] = [];
+    for (const event of unique.values()) {
+      for (const userId of new Set(event.recipients)) {
+        users.push(userId);
+        keys.push(event.eventKey);
       }
-      if (written.length === 0) return [];
-      const stored = [...unique.values()];
-      await tx.query(
-        `INSERT INTO delivery_events (event_key, kind, payload, appended_at, stored_at)
-         SELECT k, t, p, a, $5 FROM unnest($1::text[], $2::text[], $3::bytea[], $4::timestamptz[]) AS v(k, t, p, a)
-         ON CONFLICT (event_key) DO NOTHING`,
-        [
-          stored.map((e) => e.eventKey),
-          stored.map((e) => e.kind),
-          stored.map((e) => Buffer.from(e.payload)),
-          stored.map((e) => e.appendedAt),
-          storedAt,
-        ],
-      );
-      await tx.query(
-        `INSERT INTO inbox (user_id, seq, event_key, stored_at)
-         SELECT u, s, k, $4 FROM unnest($1::text[], $2::int8[], $3::text[]) AS v(u, s, k)`,
-        [written.map((e) => e.userId), written.map((e) => e.seq), written.map((e) => e.eventKey), storedAt],
-      );
-      const moved = [...new Set(written.map((e) => e.userId))];
-      await tx.query(
-        `UPDATE inbox_heads h SET head_seq = v.s FROM unnest($1::text[], $2::int8[]) AS v(u, s)
-         WHERE h.user_id = v.u`,
-        [moved, moved.map((u) => head.get(u))],
-      );
-      return written;
+    }
+    const stored = [...unique.values()];
+    const rows = await this.db.query<{ user_id: string; seq: string | number; event_key: string }>(
+      "SELECT user_id, seq, event_key FROM inbox_append($1, $2, $3, $4, $5, $6, $7)",
+      [
+        stored.map((e) => e.eventKey),
+        stored.map((e) => e.kind),
+        stored.map((e) => Buffer.from(e.payload)),
+        stored.map((e) => e.appendedAt),
+        users,
+        keys,
+        this.clock ? this.clock() : null,
+      ],
+    );
+    return rows.map((row) => {
+      const event = unique.get(row.event_key) as DurableEvent;
+      return {
+        userId: row.user_id,
+        seq: Number(row.seq),
+        eventKey: row.event_key,
+        kind: event.kind,
+        payload: event.payload,
+        appendedAt: event.appendedAt,
+      };
     });
   }
 
