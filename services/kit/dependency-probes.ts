@@ -40,6 +40,7 @@ export function kafkaProbe(brokers: string[]): Probe {
         if (!admin) {
           // Imported on first check, like the CQL driver: only a process that uses Kafka loads it.
           const { Kafka, logLevel } = await import("kafkajs");
+          (await import("./log/kafkajs-idle-loop.js")).fixKafkajsIdleLoop();
           admin = new Kafka({
             clientId: "parley-readiness",
             brokers,

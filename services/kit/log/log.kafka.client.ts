@@ -1,6 +1,9 @@
 import { type IHeaders, Kafka, type KafkaMessage, logLevel } from "kafkajs";
 import type { Logger } from "../logger.js";
+import { fixKafkajsIdleLoop } from "./kafkajs-idle-loop.js";
 import type { LogRecord } from "./log.js";
+
+fixKafkajsIdleLoop();
 
 /**
  * A kafkajs client. The producer's has few, short retries on purpose: a send to a Kafka that is
