@@ -650,8 +650,10 @@ async function latency(target: Target, users: User[]) {
       group.map((u) => u.token),
     );
     log(`latency: ${opened.open} streams open`);
-    // Warm-up: JIT, data keys, caches.
-    await ladderStep("warm", 50, 5);
+    // Warm-up: JIT, caches, and every conversation the ladder uses (sender k % n writes to one of
+    // its next 7 users: n × 7 conversations), so the steps measure chat in existing conversations,
+    // not each one's first message (a data key from crypto in messages, its unwrap in delivery).
+    await ladderStep("warm", 200, Math.ceil((n * 7) / 200));
     await client.take();
     profileWindow[0] = monotonicUs();
     for (const rate of rates) {
