@@ -83,6 +83,31 @@ export const jwksFetches = new Counter({
   registers: [registry],
 });
 
+/**
+ * Every open PostgreSQL pool (database.pg.ts adds and removes them), for the gauge below; pools
+ * of the same store (tests open several) are summed. Defined here, not beside pg, so that every
+ * process exports the gauge (dashboards name it) without loading pg.
+ */
+export const sqlPools = new Set<{
+  store: string;
+  pool: { totalCount: number; idleCount: number; waitingCount: number };
+}>();
+
+new Gauge({
+  name: "parley_sql_pool_clients",
+  help: "PostgreSQL pool connections by store and state (total, idle, waiting callers).",
+  labelNames: ["store", "state"] as const,
+  registers: [registry],
+  collect() {
+    this.reset();
+    for (const { store, pool } of sqlPools) {
+      this.inc({ store, state: "total" }, pool.totalCount);
+      this.inc({ store, state: "idle" }, pool.idleCount);
+      this.inc({ store, state: "waiting" }, pool.waitingCount);
+    }
+  },
+});
+
 /** What the admin port answers on /readyz: a status code and a JSON body. */
 export type AdminProbe = () => Promise<{ status: number; body: unknown }>;
 

@@ -1,7 +1,6 @@
 import pg from "pg";
-import { Gauge } from "prom-client";
 import type { Logger } from "../logger.js";
-import { registry, storeDuration } from "../metrics.js";
+import { sqlPools as pools, storeDuration } from "../metrics.js";
 import type { SqlDatabase, SqlExecutor } from "./database.js";
 
 export interface PostgresOptions {
@@ -30,24 +29,6 @@ const sameTypesAsPglite = {
     return pg.types.getTypeParser(oid, format);
   },
 };
-
-// Every open pool, for the gauge; pools of the same store (tests open several) are summed.
-const pools = new Set<{ store: string; pool: pg.Pool }>();
-
-new Gauge({
-  name: "parley_sql_pool_clients",
-  help: "PostgreSQL pool connections by store and state (total, idle, waiting callers).",
-  labelNames: ["store", "state"] as const,
-  registers: [registry],
-  collect() {
-    this.reset();
-    for (const { store, pool } of pools) {
-      this.inc({ store, state: "total" }, pool.totalCount);
-      this.inc({ store, state: "idle" }, pool.idleCount);
-      this.inc({ store, state: "waiting" }, pool.waitingCount);
-    }
-  },
-});
 
 function timed<T>(store: string, operation: string, run: () => Promise<T>): Promise<T> {
   const end = storeDuration.startTimer({ store, operation });
