@@ -79,6 +79,17 @@ describe("pushing to gateway nodes", () => {
   afterEach(() => {
     for (const c of cleanups.splice(0)) c();
   });
+  /** A node started for this test, and a pusher that finds every user's streams on it. */
+  async function nodeHoldingEveryone(options: Parameters<typeof startNode>[0] = {}, timeoutMs = 2000) {
+    const node = await startNode(options);
+    const pusher = new GatewayPusher(
+      async (users) => [{ nodeId: "a", pushAddress: node.address, userIds: users }],
+      silent,
+      timeoutMs,
+    );
+    cleanups.push(node.stop, () => pusher.close());
+    return { node, pusher };
+  }
 
   it("sends each node only the events of the users it holds, on one stream per node", async () => {
     const [a, b] = await Promise.all([startNode(), startNode()]);
@@ -102,14 +113,7 @@ describe("pushing to gateway nodes", () => {
   });
 
   it("splits a fan-out larger than one request may carry into several, in order, all acknowledged", async () => {
-    const node = await startNode();
-    cleanups.push(node.stop);
-    const pusher = new GatewayPusher(
-      async (users) => [{ nodeId: "a", pushAddress: node.address, userIds: users }],
-      silent,
-      5000,
-    );
-    cleanups.push(() => pusher.close());
+    const { node, pusher } = await nodeHoldingEveryone({}, 5000);
     // 500 events of ~40 KB each: ~20 MB, more than the node's 16 MiB receive limit.
     const padding = "x".repeat(40_000);
     const events = Array.from({ length: 500 }, (_, i) => ({
@@ -124,14 +128,7 @@ describe("pushing to gateway nodes", () => {
   });
 
   it("sends a node that reads shared events each event once per request, entries naming it", async () => {
-    const node = await startNode({ readsShared: true });
-    cleanups.push(node.stop);
-    const pusher = new GatewayPusher(
-      async (users) => [{ nodeId: "a", pushAddress: node.address, userIds: users }],
-      silent,
-      2000,
-    );
-    cleanups.push(() => pusher.close());
+    const { node, pusher } = await nodeHoldingEveryone({ readsShared: true });
     // A group message to 1,000 members: toUserEvents gives every entry the same Event object.
     const groupMessage = event("x", 1).event;
     const events = Array.from({ length: 1000 }, (_, i) => ({ ...event(`u${i}`, 1), event: groupMessage }));
@@ -146,14 +143,7 @@ describe("pushing to gateway nodes", () => {
   });
 
   it("sends a node from before shared events (its answers do not say it reads them) whole events", async () => {
-    const node = await startNode();
-    cleanups.push(node.stop);
-    const pusher = new GatewayPusher(
-      async (users) => [{ nodeId: "a", pushAddress: node.address, userIds: users }],
-      silent,
-      2000,
-    );
-    cleanups.push(() => pusher.close());
+    const { node, pusher } = await nodeHoldingEveryone();
     const shared = event("x", 1).event;
     await pusher.push([
       { ...event("alice", 1), event: shared },

@@ -14,16 +14,21 @@ const RequestQueue = createRequire(import.meta.url)("kafkajs/src/network/request
 ) => Queue;
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 
+/** A queue of one broker connection, as kafkajs makes them, with the fix applied. */
+function fixedQueue(): Queue {
+  fixKafkajsIdleLoop();
+  return new RequestQueue({
+    maxInFlightRequests: 1,
+    requestTimeout: 30_000,
+    clientId: "t",
+    broker: "b",
+    logger: silent,
+  });
+}
+
 describe("kafkajs's request queue, fixed", () => {
   it("arms no timer when nothing is pending (kafkajs armed a 1 ms one, again and again)", () => {
-    fixKafkajsIdleLoop();
-    const queue = new RequestQueue({
-      maxInFlightRequests: 1,
-      requestTimeout: 30_000,
-      clientId: "t",
-      broker: "b",
-      logger: silent,
-    });
+    const queue = fixedQueue();
     try {
       // What every completed request does.
       queue.checkPendingRequests();
@@ -34,14 +39,7 @@ describe("kafkajs's request queue, fixed", () => {
   });
 
   it("still checks again later while requests wait", () => {
-    fixKafkajsIdleLoop();
-    const queue = new RequestQueue({
-      maxInFlightRequests: 1,
-      requestTimeout: 30_000,
-      clientId: "t",
-      broker: "b",
-      logger: silent,
-    });
+    const queue = fixedQueue();
     try {
       queue.pending.push({ correlationId: 1 });
       queue.scheduleCheckPendingRequests();
