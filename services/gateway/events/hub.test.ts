@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { pino } from "pino";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   type ReplayResponse,
   ReplayResponseSchema,
@@ -241,6 +241,31 @@ describe("the stream hub", () => {
     backend.append(user, "c", false);
     backend.append(user, "d");
     expect((await r.take(4)).map(describeItem)).toEqual(["a#1", "b#2", "c#3", "d#4"]);
+  });
+
+  it("leaves an idle stream with no task running, and stops after one Replay when delivery has nothing past the gap yet", async () => {
+    const { backend, hub } = setup();
+    const stream = await hub.open({ userId: user, sessionId: "s1", transport: "ws", afterSeq: undefined });
+    const r = reader(stream);
+    await r.next(); // LIVE
+    expect(stream.processing).toBe(false);
+    // A push announces seq 3 before delivery's Replay can return 1 and 2 (they were never appended).
+    const ahead = create(UserEventSchema, {
+      userId: user,
+      seq: 3n,
+      event: create(EventSchema, { kind: { case: "group", value: { groupId: "x", conversationId: "x" } } }),
+    });
+    const replaysBefore = backend.replayCalls;
+    hub.deliver([ahead]);
+    expect(stream.processing).toBe(true);
+    await vi.waitFor(() => expect(stream.processing).toBe(false));
+    // One Replay for the gap before it, one for the highest seq known: then it waits for the next push.
+    expect(backend.replayCalls - replaysBefore).toBe(2);
+    backend.append(user, "a", false);
+    backend.append(user, "b", false);
+    backend.append(user, "c");
+    expect((await r.take(3)).map(describeItem)).toEqual(["a#1", "b#2", "c#3"]);
+    await vi.waitFor(() => expect(stream.processing).toBe(false));
   });
 
   it("stamps ephemeral events with the cursor of the last durable event", async () => {

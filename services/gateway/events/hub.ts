@@ -143,11 +143,13 @@ export class DeviceStream implements AsyncIterable<StreamItem> {
   private readonly queue: (StreamItem & { appendedAt?: Date })[] = [];
   private ending = false;
   private closed = false;
+  /** The hub is working through `incoming` (or a gap); pushes meanwhile just join `incoming`. */
+  processing = false;
   private wakeReader: (() => void) | undefined;
   private wakeWriter: (() => void) | undefined;
-  private wakeProcessor: (() => void) | undefined;
-  private readonly closedPromise: Promise<void>;
-  private resolveClosed!: () => void;
+  // Made only when someone waits for the close (a stopping hub): idle streams carry no promise.
+  private closedPromise: Promise<void> | undefined;
+  private resolveClosed: (() => void) | undefined;
 
   constructor(
     init: StreamInit,
@@ -157,9 +159,6 @@ export class DeviceStream implements AsyncIterable<StreamItem> {
     this.userId = init.userId;
     this.sessionId = init.sessionId;
     this.transport = init.transport;
-    this.closedPromise = new Promise((resolve) => {
-      this.resolveClosed = resolve;
-    });
   }
 
   get cursor(): string {
@@ -176,6 +175,10 @@ export class DeviceStream implements AsyncIterable<StreamItem> {
 
   /** Resolves once the transport has finished with the stream. */
   get done(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closedPromise ??= new Promise((resolve) => {
+      this.resolveClosed = resolve;
+    });
     return this.closedPromise;
   }
 
@@ -215,9 +218,8 @@ export class DeviceStream implements AsyncIterable<StreamItem> {
     this.queue.length = 0;
     this.wakeReader?.();
     this.wakeWriter?.();
-    this.wakeProcessor?.();
     this.onClose(this);
-    this.resolveClosed();
+    this.resolveClosed?.();
   }
 
   /** Adds an event the client must get; false when the buffer is full (the caller ends the stream). */
@@ -247,24 +249,10 @@ export class DeviceStream implements AsyncIterable<StreamItem> {
     this.ending = true;
     this.wakeReader?.();
     this.wakeWriter?.();
-    this.wakeProcessor?.();
   }
 
   get isEnding(): boolean {
     return this.ending;
-  }
-
-  /** Wakes the processor: new pushes in `incoming`. */
-  notify(): void {
-    this.wakeProcessor?.();
-  }
-
-  async nextPushes(): Promise<void> {
-    if (this.incoming.length > 0 || this.ending) return;
-    await new Promise<void>((resolve) => {
-      this.wakeProcessor = resolve;
-    });
-    this.wakeProcessor = undefined;
   }
 }
 
@@ -289,6 +277,8 @@ export class StreamHub {
   /** Closed streams on their way to presence, in batches (a burst of closes is a few calls). */
   private readonly closes: Batches<StreamRef>;
   private readonly closeFailures: FailureTally;
+  // One function for every stream to call when it closes, not a closure per stream.
+  private readonly forgetStream = (stream: DeviceStream) => this.forget(stream);
 
   constructor(private readonly options: HubOptions) {
     this.announcer = new PresenceAnnouncer({
@@ -370,7 +360,7 @@ export class StreamHub {
         `at most ${this.options.maxStreamsPerUser} open streams per user on one gateway`,
       );
     }
-    const stream = new DeviceStream(init, this.options.bufferEvents, (s) => this.forget(s));
+    const stream = new DeviceStream(init, this.options.bufferEvents, this.forgetStream);
     this.streams.set(stream.id, stream);
     let users = this.byUser.get(stream.userId);
     if (!users) {
@@ -419,12 +409,13 @@ export class StreamHub {
         }
         // Bounded: a dropped durable event is refetched (highestKnown); a dropped typing is moot.
         if (stream.incoming.length < this.options.bufferEvents) stream.incoming.push(event);
-        stream.notify();
+        void this.process(stream);
       }
     }
     return events.length;
   }
 
+  /** Replays what the stream asked to resume from, sends LIVE, then handles what was pushed meanwhile. */
   private async run(stream: DeviceStream, afterSeq: bigint | undefined, first: ReplayResponse) {
     try {
       if (afterSeq === undefined) {
@@ -438,25 +429,50 @@ export class StreamHub {
       if (stream.isEnding) return;
       stream.offer({ event: control(StreamControlKind.LIVE, stream.cursor), seq: 0n }, undefined, true);
       stream.live = true;
+    } catch (err) {
+      this.failed(stream, err);
+      return;
+    }
+    await this.process(stream);
+  }
+
+  /**
+   * Works through a live stream's pending pushes and gaps, then returns: an idle stream has no task
+   * waiting on it (memory per idle stream), and the next push that cannot go straight to the queue
+   * starts this again. At most one runs per stream; pushes meanwhile join `incoming`.
+   */
+  private async process(stream: DeviceStream) {
+    if (!stream.live || stream.processing) return;
+    stream.processing = true;
+    try {
       while (!stream.isEnding) {
-        await stream.nextPushes();
-        while (stream.incoming.length > 0 && !stream.isEnding) {
+        if (stream.incoming.length > 0) {
           const pushed = stream.incoming.shift() as UserEvent;
           if (pushed.seq > stream.lastSeq + 1n) await this.catchUp(stream, pushed.seq - 1n);
           this.offerLive(stream, pushed);
-        }
-        if (stream.highestKnown > stream.lastSeq && !stream.isEnding) {
+        } else if (stream.highestKnown > stream.lastSeq) {
+          const before = stream.lastSeq;
           await this.catchUp(stream, stream.highestKnown);
+          // Delivery has nothing past it yet: the next push (or resync) tries again.
+          if (stream.lastSeq === before) break;
+        } else {
+          break;
         }
       }
     } catch (err) {
-      if (stream.isEnding) return;
-      this.options.logger.warn(
-        { err, transport: stream.transport },
-        "event stream failed; asking to reconnect",
-      );
-      stream.end(control(StreamControlKind.RECONNECT, stream.cursor, "temporarily unavailable"), false);
+      this.failed(stream, err);
+    } finally {
+      stream.processing = false;
     }
+  }
+
+  private failed(stream: DeviceStream, err: unknown) {
+    if (stream.isEnding) return;
+    this.options.logger.warn(
+      { err, transport: stream.transport },
+      "event stream failed; asking to reconnect",
+    );
+    stream.end(control(StreamControlKind.RECONNECT, stream.cursor, "temporarily unavailable"), false);
   }
 
   private offerLive(stream: DeviceStream, pushed: UserEvent) {
@@ -596,7 +612,7 @@ export class StreamHub {
       const head = (await this.options.backend.replay(stream.userId, stream.lastSeq, 1)).headSeq;
       if (head > stream.highestKnown) {
         stream.highestKnown = head;
-        stream.notify();
+        void this.process(stream);
       }
     } catch (err) {
       this.options.logger.debug({ err }, "resyncing a stream with its inbox head failed");
