@@ -7,6 +7,7 @@ import type { Logger } from "../../kit/logger.js";
 import type { EventsApi, StreamIdentity } from "./api.js";
 import { parseCursor } from "./cursor.js";
 import { eventJsonText } from "./event-json.js";
+import type { DeviceStream } from "./hub.js";
 
 export const WS_PATH = "/v1/events/ws";
 
@@ -105,105 +106,146 @@ function destroySocket(this: Socket): void {
   this.destroy();
 }
 
-async function serve(
-  ws: WebSocket,
-  who: StreamIdentity,
-  cursor: string | null,
-  options: { api: EventsApi; logger: Logger; maxFrameBytes: number },
-) {
-  let closing = false;
-  const send = (frame: unknown) => sendText(JSON.stringify(frame));
-  const sendText = (text: string) =>
-    new Promise<void>((resolve) => {
+interface WsOptions {
+  api: EventsApi;
+  logger: Logger;
+  maxFrameBytes: number;
+}
+
+function serve(ws: WebSocket, who: StreamIdentity, cursor: string | null, options: WsOptions) {
+  const connection = new WsConnection(ws, who, options);
+  (ws as Attached)[CONNECTION] = connection;
+  // Frames that arrive before the stream is open are handled too (nothing depends on it).
+  ws.on("message", onMessage);
+  ws.on("close", onClose);
+  ws.on("error", ignore); // the close event follows
+  ws.on("pong", onPong);
+  return connection.run(cursor);
+}
+
+// The socket's listeners are shared functions that find their connection on the socket: an idle
+// stream then holds no closures (a few hundred bytes each, times 20,000 streams).
+const CONNECTION = Symbol("parley.wsConnection");
+type Attached = WebSocket & { [CONNECTION]: WsConnection };
+function onMessage(this: WebSocket, data: RawData, isBinary: boolean) {
+  (this as Attached)[CONNECTION].received(data, isBinary);
+}
+function onClose(this: WebSocket) {
+  (this as Attached)[CONNECTION].closed();
+}
+function onPong(this: WebSocket) {
+  (this as Attached)[CONNECTION].awaitingPong = false;
+}
+function ignore() {}
+
+/** One WebSocket stream: client frames in, events out. */
+class WsConnection {
+  private closing = false;
+  awaitingPong = false;
+  private stream: DeviceStream | undefined;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly who: StreamIdentity,
+    private readonly options: WsOptions,
+  ) {}
+
+  async run(cursor: string | null) {
+    const { ws, options } = this;
+    try {
+      this.stream = await options.api.openStream(this.who, "ws", cursor);
+    } catch (err) {
+      const domain = asDomainError(err);
+      if (domain.code === "internal") options.logger.error({ err }, "opening a WebSocket stream failed");
+      this.violation(WS_CLOSE.tryAgain, domain.code === "internal" ? "internal error" : domain.message);
+      return;
+    }
+    if (this.closing) {
+      this.stream.close();
+      return;
+    }
+    for await (const item of this.stream) {
+      if (item.heartbeat) {
+        // The last ping was never answered: the peer is gone.
+        if (this.awaitingPong) {
+          ws.terminate();
+          break;
+        }
+        this.awaitingPong = true;
+        ws.ping();
+        continue;
+      }
+      await this.sendText(eventJsonText(item));
+    }
+    if (!this.closing) this.violation(WS_CLOSE.reconnect, "reconnect with the cursor of the last event");
+  }
+
+  closed() {
+    this.closing = true;
+    this.stream?.close();
+  }
+
+  received(data: RawData, isBinary: boolean) {
+    if (this.closing) return;
+    const { maxFrameBytes } = this.options;
+    if (frameBytes(data) > maxFrameBytes) {
+      return this.violation(WS_CLOSE.tooBig, `frame is larger than ${maxFrameBytes} bytes`);
+    }
+    if (isBinary)
+      return this.violation(WS_CLOSE.unsupported, "binary frames are not accepted; send JSON text");
+    let json: unknown;
+    try {
+      json = JSON.parse(rawText(data));
+    } catch {
+      return this.violation(WS_CLOSE.invalid, "frame is not valid JSON");
+    }
+    const type = (json as { type?: unknown } | null)?.type;
+    if (typeof json !== "object" || json === null || Array.isArray(json) || typeof type !== "string") {
+      return this.violation(WS_CLOSE.invalid, 'frame must be a JSON object with a string "type"');
+    }
+    if (!(TYPES as readonly string[]).includes(type)) {
+      return this.violation(WS_CLOSE.unsupported, `unknown frame type "${type.slice(0, 32)}"`);
+    }
+    const parsed = clientFrame.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return this.violation(
+        WS_CLOSE.invalid,
+        `invalid ${type} frame: ${issue?.path.join(".") || "frame"}: ${issue?.message}`,
+      );
+    }
+    void this.act(parsed.data).then((reply) => this.sendText(JSON.stringify(reply)));
+  }
+
+  private async act(frame: ClientFrame): Promise<Reply> {
+    if (frame.type === "ping") return { type: "pong", id: frame.id };
+    try {
+      const { api } = this.options;
+      if (frame.type === "typing") await api.typing(this.who, frame.conversationId, frame.typing);
+      else await api.receipt(this.who, frame.type, frame.conversationId, frame.messageId);
+      return { type: "ack", id: frame.id };
+    } catch (err) {
+      const domain: DomainError = asDomainError(err);
+      return { type: "error", id: frame.id, error: domain.toJSON().error };
+    }
+  }
+
+  private sendText(text: string): Promise<void> {
+    const { ws } = this;
+    return new Promise<void>((resolve) => {
       if (ws.readyState !== ws.OPEN) return resolve();
       if (ws.bufferedAmount < HIGH_WATER_BYTES) {
         ws.send(text);
         resolve();
       } else ws.send(text, () => resolve());
     });
-  const violation = (code: number, reason: string) => {
-    if (closing) return;
-    closing = true;
-    ws.close(code, reason.slice(0, 120));
-  };
-  // Frames that arrive before the stream is open are handled too (nothing depends on it).
-  ws.on("message", (data: RawData, isBinary: boolean) => {
-    if (closing) return;
-    if (frameBytes(data) > options.maxFrameBytes) {
-      return violation(WS_CLOSE.tooBig, `frame is larger than ${options.maxFrameBytes} bytes`);
-    }
-    if (isBinary) return violation(WS_CLOSE.unsupported, "binary frames are not accepted; send JSON text");
-    let json: unknown;
-    try {
-      json = JSON.parse(rawText(data));
-    } catch {
-      return violation(WS_CLOSE.invalid, "frame is not valid JSON");
-    }
-    const type = (json as { type?: unknown } | null)?.type;
-    if (typeof json !== "object" || json === null || Array.isArray(json) || typeof type !== "string") {
-      return violation(WS_CLOSE.invalid, 'frame must be a JSON object with a string "type"');
-    }
-    if (!(TYPES as readonly string[]).includes(type)) {
-      return violation(WS_CLOSE.unsupported, `unknown frame type "${type.slice(0, 32)}"`);
-    }
-    const parsed = clientFrame.safeParse(json);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      return violation(
-        WS_CLOSE.invalid,
-        `invalid ${type} frame: ${issue?.path.join(".") || "frame"}: ${issue?.message}`,
-      );
-    }
-    void act(parsed.data).then(send);
-  });
-  const act = async (frame: ClientFrame): Promise<Reply> => {
-    if (frame.type === "ping") return { type: "pong", id: frame.id };
-    try {
-      if (frame.type === "typing") await options.api.typing(who, frame.conversationId, frame.typing);
-      else await options.api.receipt(who, frame.type, frame.conversationId, frame.messageId);
-      return { type: "ack", id: frame.id };
-    } catch (err) {
-      const domain: DomainError = asDomainError(err);
-      return { type: "error", id: frame.id, error: domain.toJSON().error };
-    }
-  };
+  }
 
-  let stream: Awaited<ReturnType<EventsApi["openStream"]>> | undefined;
-  ws.on("close", () => {
-    closing = true;
-    stream?.close();
-  });
-  ws.on("error", () => {}); // the close event follows
-  let awaitingPong = false;
-  ws.on("pong", () => {
-    awaitingPong = false;
-  });
-  try {
-    stream = await options.api.openStream(who, "ws", cursor);
-  } catch (err) {
-    const domain = asDomainError(err);
-    if (domain.code === "internal") options.logger.error({ err }, "opening a WebSocket stream failed");
-    violation(WS_CLOSE.tryAgain, domain.code === "internal" ? "internal error" : domain.message);
-    return;
+  private violation(code: number, reason: string) {
+    if (this.closing) return;
+    this.closing = true;
+    this.ws.close(code, reason.slice(0, 120));
   }
-  if (closing) {
-    stream.close();
-    return;
-  }
-  for await (const item of stream) {
-    if (item.heartbeat) {
-      // The last ping was never answered: the peer is gone.
-      if (awaitingPong) {
-        ws.terminate();
-        break;
-      }
-      awaitingPong = true;
-      ws.ping();
-      continue;
-    }
-    await sendText(eventJsonText(item));
-  }
-  if (!closing) violation(WS_CLOSE.reconnect, "reconnect with the cursor of the last event");
 }
 
 function frameBytes(data: RawData): number {
