@@ -41,14 +41,20 @@ export async function listen(options: {
   /** A connection that sends nothing for this long is dropped. */
   idleTimeoutMs: number;
 }): Promise<Listener> {
-  const h1Sockets = new Map<Socket, Set<ServerResponse>>();
+  // HTTP/1.1 sockets and their requests in flight (made at the first request: an upgraded
+  // WebSocket never has one, and 20,000 empty sets are ~3 MiB).
+  const h1Sockets = new Map<Socket, Set<ServerResponse> | undefined>();
   const sessions = new Set<ServerHttp2Session>();
   const sockets = new Set<Socket>();
   const h2Sockets = new WeakSet<Socket>();
   let stopping = false;
 
   const h1 = createHttp1Server({ headersTimeout: options.idleTimeoutMs }, (req, res) => {
-    const inFlight = h1Sockets.get(req.socket);
+    let inFlight = h1Sockets.get(req.socket);
+    if (!inFlight && h1Sockets.has(req.socket)) {
+      inFlight = new Set();
+      h1Sockets.set(req.socket, inFlight);
+    }
     inFlight?.add(res);
     if (stopping) res.setHeader("connection", "close");
     res.once("close", () => {
@@ -71,10 +77,18 @@ export async function listen(options: {
     if (stopping) session.close();
   });
 
+  // Listeners that stay on a socket for its whole life are shared functions, not closures: a
+  // closure would keep this callback's scope (with the first bytes read) alive per open stream.
+  function forgetSocket(this: Socket) {
+    sockets.delete(this);
+    h1Sockets.delete(this);
+  }
   const tcp = createTcpServer((socket) => {
     sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-    socket.setTimeout(options.idleTimeoutMs, () => socket.destroy());
+    socket.on("close", forgetSocket);
+    socket.on("error", destroySocket);
+    socket.setTimeout(options.idleTimeoutMs);
+    socket.on("timeout", destroySocket);
     let head = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
       head = Buffer.concat([head, chunk]);
@@ -85,19 +99,18 @@ export async function listen(options: {
       socket.pause();
       socket.unshift(head);
       socket.setTimeout(0);
+      socket.off("timeout", destroySocket);
       if (http2) {
         // The HTTP/2 session reads what is already buffered on the socket itself.
         h2Sockets.add(socket);
         h2.emit("connection", socket);
       } else {
-        h1Sockets.set(socket, new Set());
-        socket.once("close", () => h1Sockets.delete(socket));
+        h1Sockets.set(socket, undefined);
         h1.emit("connection", socket);
         socket.resume();
       }
     };
     socket.on("data", onData);
-    socket.on("error", () => socket.destroy());
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -118,8 +131,8 @@ export async function listen(options: {
       h1.close(() => {}); // stops h1's timeout checks; its connections are handled below
       for (const session of sessions) session.close();
       for (const [socket, inFlight] of h1Sockets) {
-        if (inFlight.size === 0) socket.destroy();
-        for (const res of inFlight) if (!res.headersSent) res.setHeader("connection", "close");
+        if (!inFlight?.size) socket.destroy();
+        for (const res of inFlight ?? []) if (!res.headersSent) res.setHeader("connection", "close");
       }
       // Sockets still deciding their protocol have sent no complete request yet.
       for (const socket of sockets) if (!h1Sockets.has(socket) && !h2Sockets.has(socket)) socket.destroy();
@@ -131,4 +144,8 @@ export async function listen(options: {
       clearTimeout(timer);
     },
   };
+}
+
+function destroySocket(this: Socket): void {
+  this.destroy();
 }
