@@ -406,9 +406,15 @@ async function heapSnapshot(target: Target): Promise<string> {
   throw new Error("no heap snapshot written");
 }
 
-async function heapOf(admin: string): Promise<{ used: number }> {
+/** The JS heap's live bytes, the heap V8 holds from the OS (committed), and Node's external memory. */
+async function heapOf(admin: string): Promise<{ used: number; total: number; external: number }> {
   const text = await metricsText(admin);
-  return { used: Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? Number.NaN) };
+  const gauge = (name: string) => Number(new RegExp(`^${name} (\\S+)`, "m").exec(text)?.[1] ?? Number.NaN);
+  return {
+    used: gauge("nodejs_heap_size_used_bytes"),
+    total: gauge("nodejs_heap_size_total_bytes"),
+    external: gauge("nodejs_external_memory_bytes"),
+  };
 }
 
 function rssOf(pid: number | undefined): number {
@@ -490,9 +496,9 @@ async function idle(target: Target, users: User[]) {
     record(
       "idle",
       [
-        "| streams asked | opened (client) | open per gateway gauge | still open after 30 s idle | opened after retries | failed | open time | gateway RSS before | with streams | after 30 s idle | **RSS per stream** | JS heap used before → after | heap per stream |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-        `| ${total} | ${opened} | ${gauge} | ${stillOpen} | ${retried} | ${failed}${firstError ? ` (first error: ${firstError})` : ""} | ${(openMs / 1000).toFixed(1)} s | ${mib(rssBefore)} MiB | ${mib(rssOpen)} MiB | ${mib(rssLater)} MiB | **${(perStream / 1024).toFixed(1)} KiB** | ${mib(heapBefore.used)} → ${mib(heapLater.used)} MiB | ${(heapPerStream / 1024).toFixed(1)} KiB |`,
+        "| streams asked | opened (client) | open per gateway gauge | still open after 30 s idle | opened after retries | failed | open time | gateway RSS before | with streams | after 30 s idle | **RSS per stream** | JS heap used before → after | heap per stream | heap committed before → after | external before → after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        `| ${total} | ${opened} | ${gauge} | ${stillOpen} | ${retried} | ${failed}${firstError ? ` (first error: ${firstError})` : ""} | ${(openMs / 1000).toFixed(1)} s | ${mib(rssBefore)} MiB | ${mib(rssOpen)} MiB | ${mib(rssLater)} MiB | **${(perStream / 1024).toFixed(1)} KiB** | ${mib(heapBefore.used)} → ${mib(heapLater.used)} MiB | ${(heapPerStream / 1024).toFixed(1)} KiB | ${mib(heapBefore.total)} → ${mib(heapLater.total)} MiB | ${mib(heapBefore.external)} → ${mib(heapLater.external)} MiB |`,
         "",
         `RSS is the gateway process's (${mode === "aio" ? "the whole all-in-one process" : "the mesh's gateway process alone"}), from /proc; heap from its own \`nodejs_heap_size_used_bytes\`.${snapshots}`,
       ].join("\n"),
