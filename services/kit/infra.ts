@@ -106,6 +106,7 @@ export function createInfra(options: { env: NodeJS.ProcessEnv; dataDir: string; 
         : import("./sql/database.pglite.js").then(({ openPglite }) =>
             openPglite(join(options.dataDir, name), name, options.env.PARLEY_PGLITE_TEMPLATE, {
               thread: config.pgliteThread === "on",
+              logger: options.logger.child({ component: "sql", store: name }),
             }),
           );
       databases.set(name, db);

@@ -1,6 +1,8 @@
 import { PGlite } from "@electric-sql/pglite";
+import type { Logger } from "../logger.js";
 import { storeDuration } from "../metrics.js";
 import type { SqlDatabase, SqlExecutor } from "./database.js";
+import { startAutovacuum } from "./pglite.autovacuum.js";
 import { ensureCluster } from "./pglite.template.js";
 import { PgliteThread } from "./pglite.thread.js";
 
@@ -28,15 +30,31 @@ async function release(thread: PgliteThread): Promise<void> {
 /**
  * Opens (creating if needed) an embedded PostgreSQL in `dir`. With `thread` (the default of
  * PARLEY_PGLITE_THREAD), it runs in the process's PGlite worker thread, off the event loop;
- * otherwise on the event loop. A new cluster is copied from a template (pglite.template.ts).
+ * otherwise on the event loop. A new cluster is copied from a template (pglite.template.ts). It is
+ * vacuumed and analyzed as PostgreSQL's autovacuum would (pglite.autovacuum.ts).
  */
 export async function openPglite(
   dir: string,
   store: string,
   templateDir?: string,
-  options: { thread?: boolean } = {},
+  options: { thread?: boolean; logger?: Logger; autovacuumIntervalMs?: number } = {},
 ): Promise<SqlDatabase> {
-  return options.thread ? openInThread(dir, store, templateDir) : openOnEventLoop(dir, store, templateDir);
+  const db = await (options.thread
+    ? openInThread(dir, store, templateDir)
+    : openOnEventLoop(dir, store, templateDir));
+  const autovacuum = startAutovacuum(db, {
+    store,
+    logger: options.logger,
+    intervalMs: options.autovacuumIntervalMs,
+  });
+  let closing: Promise<void> | undefined;
+  return {
+    ...db,
+    close: () => {
+      closing ??= autovacuum.stop().then(() => db.close());
+      return closing;
+    },
+  };
 }
 
 async function openInThread(dir: string, store: string, templateDir?: string): Promise<SqlDatabase> {
