@@ -747,7 +747,8 @@ async function latency(target: Target, users: User[]) {
                 acked++;
                 ackMs.push(now() - t0);
               } else {
-                failed++;
+                if (failed++ === 0)
+                  log(`${label}: first failed send: ${res.status} ${JSON.stringify(res.body)}`);
                 sentAt.delete(tag);
               }
             }),
