@@ -69,6 +69,7 @@ export async function startParley(options: StartOptions = {}): Promise<RunningPa
     messageLog: () => infra.messageLog(),
     rateLimiter: (name, rate) => infra.rateLimiter(name, rate),
     redis: () => infra.redis(),
+    redisKeyPrefix: infra.redisKeyPrefix,
     grpcBind: (service) =>
       env[`PARLEY_${service.toUpperCase()}_LISTEN`] ??
       `${grpcHost}:${allInOne ? 0 : DEFAULT_GRPC_PORTS[service]}`,

@@ -2,8 +2,11 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MESH_TARGETS } from "../scripts/mesh/plan.js";
+import { createLogger } from "../services/kit/logger.js";
+import { openRedis } from "../services/kit/redis.js";
 import { newUser, restClient } from "./clients.js";
 import { startTestMesh, type TestMesh } from "./mesh.js";
+import { realServerSetting } from "./real-servers.js";
 import { restScenarios } from "./rest.scenarios.js";
 
 let mesh: TestMesh;
@@ -37,6 +40,19 @@ describe("mesh mode", () => {
       gateway: [],
     });
     expect(mesh.mesh.failure()).toBeUndefined();
+  });
+
+  it("keeps its Redis keys under the mesh's own prefix (PARLEY_REDIS_KEY_PREFIX)", async () => {
+    const user = await newUser(restClient(mesh.url), "prefix");
+    const redis = openRedis(realServerSetting("PARLEY_TEST_REDIS_URL"), createLogger({ level: "silent" }));
+    try {
+      const limiterKey = (prefix: string) => `${prefix}rl:login-username:${user.username}`;
+      expect(mesh.names.redisPrefix).toMatch(/^mesh-/);
+      expect(await redis.exists(limiterKey(mesh.names.redisPrefix as string))).toBe(1);
+      expect(await redis.exists(limiterKey("parley:"))).toBe(0);
+    } finally {
+      await redis.quit();
+    }
   });
 
   it("answers /healthz and /readyz on every process's admin port, every dependency ok", async () => {

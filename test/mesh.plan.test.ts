@@ -11,7 +11,12 @@ const plan: MeshPlan = {
     cqlContactPoints: "127.0.0.1:9042",
     cqlLocalDc: "datacenter1",
   },
-  names: { databasePrefix: "parley_", kafkaPrefix: "run1.", cqlKeyspace: "parley_messages" },
+  names: {
+    databasePrefix: "parley_",
+    kafkaPrefix: "run1.",
+    redisPrefix: "run1:",
+    cqlKeyspace: "parley_messages",
+  },
   secrets: {
     kek: "k".repeat(44),
     signingKeySecret: "s".repeat(44),
@@ -28,6 +33,7 @@ describe("the mesh plan", () => {
     expect(configured("auth").sort()).toEqual([
       "PARLEY_AUTH_DATABASE_URL",
       "PARLEY_AUTH_SIGNING_KEY_SECRET",
+      "PARLEY_REDIS_KEY_PREFIX",
       "PARLEY_REDIS_URL",
     ]);
     expect(configured("crypto")).toEqual(["PARLEY_CRYPTO_KEK"]);
@@ -43,6 +49,7 @@ describe("the mesh plan", () => {
       "PARLEY_MESSAGES_CQL_KEYSPACE",
       "PARLEY_MESSAGES_CQL_LOCAL_DC",
       "PARLEY_MESSAGES_DATABASE_URL",
+      "PARLEY_REDIS_KEY_PREFIX",
       "PARLEY_REDIS_URL",
     ]);
     expect(configured("media")).toEqual(["PARLEY_MEDIA_DATABASE_URL", "PARLEY_MEDIA_URL_SECRET"]);

@@ -215,6 +215,8 @@ export interface MeshNames {
   databasePrefix: string;
   /** Kafka topics and consumer groups (when the log adapter supports a prefix). */
   kafkaPrefix?: string;
+  /** Redis keys (PARLEY_REDIS_KEY_PREFIX; Parley's default `parley:` when unset). */
+  redisPrefix?: string;
   cqlKeyspace: string;
   /** The bucket attachments go to when an S3 server is given (default `parley`). */
   s3Bucket?: string;
@@ -284,7 +286,10 @@ export function processEnv(plan: MeshPlan, target: TargetName): Record<string, s
     env.PARLEY_KAFKA_BROKERS = servers.kafkaBrokers;
     if (names.kafkaPrefix) env.PARLEY_KAFKA_TOPIC_PREFIX = names.kafkaPrefix;
   }
-  if (needs.includes("redis") && servers.redisUrl) env.PARLEY_REDIS_URL = servers.redisUrl;
+  if (needs.includes("redis") && servers.redisUrl) {
+    env.PARLEY_REDIS_URL = servers.redisUrl;
+    if (names.redisPrefix) env.PARLEY_REDIS_KEY_PREFIX = names.redisPrefix;
+  }
   if (needs.includes("s3") && servers.s3) {
     env.PARLEY_MEDIA_S3_ENDPOINT = servers.s3.endpoint;
     env.PARLEY_MEDIA_S3_REGION = servers.s3.region;

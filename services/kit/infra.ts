@@ -68,6 +68,11 @@ export const infraConfig = defineConfig({
     schema: z.string().optional(),
     help: "Redis URL for rate limits shared across replicas (and presence). Unset: in-process.",
   },
+  redisKeyPrefix: {
+    env: "PARLEY_REDIS_KEY_PREFIX",
+    schema: z.string().min(1).max(64).default("parley:"),
+    help: "Prefix of every Redis key Parley writes (presence, stream sessions, tickets, rate limits), so several deployments (or test runs) can share one Redis.",
+  },
 });
 
 export type InfraConfig = ReturnType<typeof infraConfig.load>;
@@ -78,6 +83,8 @@ export interface Infra {
   rateLimiter(name: string, rate: RateLimit): RateLimiter;
   /** The shared Redis connection when one is configured. */
   redis(): Redis | undefined;
+  /** What every Redis key of this deployment starts with (PARLEY_REDIS_KEY_PREFIX). */
+  redisKeyPrefix: string;
   close(): Promise<void>;
 }
 
@@ -146,9 +153,11 @@ export function createInfra(options: { env: NodeJS.ProcessEnv; dataDir: string; 
             name,
             rate,
             options.logger.child({ component: "rate-limiter", limiter: name }),
+            config.redisKeyPrefix,
           )
         : new MemoryRateLimiter(rate),
     redis: () => redis,
+    redisKeyPrefix: config.redisKeyPrefix,
     async close() {
       if (log) await (await log.catch(() => undefined))?.close();
       for (const db of databases.values()) await (await db.catch(() => undefined))?.close();

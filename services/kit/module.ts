@@ -29,6 +29,8 @@ export interface ModuleContext {
   rateLimiter(name: string, rate: RateLimit): RateLimiter;
   /** The process's Redis connection when PARLEY_REDIS_URL is set (shared; never quit it), else undefined. */
   redis?(): Redis | undefined;
+  /** What every Redis key of this deployment starts with (PARLEY_REDIS_KEY_PREFIX). */
+  redisKeyPrefix?: string;
   /** The bind address for a service's gRPC server. */
   grpcBind(service: ServiceName): string;
 }

@@ -21,8 +21,8 @@ export const presenceModule: ParleyModule = {
     const config = presenceConfig.load(ctx.env);
     const redis = ctx.redis?.();
     const presence = new Presence(
-      redis ? new RedisOnlineSessions(redis) : new MemoryOnlineSessions(),
-      redis ? new RedisPresenceState(redis) : new MemoryPresenceState(),
+      redis ? new RedisOnlineSessions(redis, ctx.redisKeyPrefix) : new MemoryOnlineSessions(),
+      redis ? new RedisPresenceState(redis, ctx.redisKeyPrefix) : new MemoryPresenceState(),
       {
         defaultTtlSeconds: Math.min(config.defaultTtlSeconds, config.maxTtlSeconds),
         maxTtlSeconds: config.maxTtlSeconds,

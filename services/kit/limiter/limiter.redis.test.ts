@@ -28,6 +28,24 @@ describe("RedisRateLimiter", () => {
       await redis.quit();
     }
   });
+
+  it("counts apart for deployments with different key prefixes on one Redis", async () => {
+    const redis = openRedis(sharedRedisUrl(), silent);
+    try {
+      const name = `prefix-${randomUUID()}`;
+      const rate = { limit: 1, windowSeconds: 30 };
+      const staging = new RedisRateLimiter(redis, name, rate, silent, "staging:");
+      const production = new RedisRateLimiter(redis, name, rate, silent, "production:");
+      expect((await staging.hit("alice")).allowed).toBe(true);
+      expect((await staging.hit("alice")).allowed).toBe(false);
+      expect((await production.hit("alice")).allowed).toBe(true);
+      expect(await redis.get(`staging:rl:${name}:alice`)).toBe("2");
+      expect(await redis.get(`production:rl:${name}:alice`)).toBe("1");
+      expect(await redis.exists(`parley:rl:${name}:alice`)).toBe(0);
+    } finally {
+      await redis.quit();
+    }
+  });
 });
 
 describe("RedisRateLimiter when Redis goes away", () => {

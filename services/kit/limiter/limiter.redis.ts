@@ -45,12 +45,13 @@ export class RedisRateLimiter implements RateLimiter {
     private readonly name: string,
     private readonly rate: RateLimit,
     private readonly logger: Logger,
+    keyPrefix = "parley:",
   ) {
     if (!("parleyRateLimitHit" in redis)) {
       redis.defineCommand("parleyRateLimitHit", { numberOfKeys: 1, lua: HIT });
     }
     this.redis = redis as WithHit;
-    this.prefix = `parley:rl:${name}:`;
+    this.prefix = `${keyPrefix}rl:${name}:`;
     this.fallback = new MemoryRateLimiter(rate);
   }
 

@@ -31,4 +31,20 @@ describe("RedisOnlineSessions keys", () => {
     }
     expect(await sessions.list(userId)).toEqual([]);
   });
+
+  it("keeps deployments with different key prefixes apart on one Redis", async () => {
+    const userId = `u-${randomUUID()}`;
+    const staging = new RedisOnlineSessions(redis, "staging:");
+    const production = new RedisOnlineSessions(redis, "production:");
+    await staging.register({ userId, sessionId: "s1", node: "gw-staging" }, 30);
+    await production.register({ userId, sessionId: "p1", node: "gw-production" }, 30);
+    expect(await staging.list(userId)).toEqual([{ userId, sessionId: "s1", node: "gw-staging" }]);
+    expect(await production.list(userId)).toEqual([{ userId, sessionId: "p1", node: "gw-production" }]);
+    expect(await redis.get(`staging:presence:{${userId}}:s1`)).toBe("gw-staging");
+    expect(await redis.exists(`parley:presence:{${userId}}`)).toBe(0);
+    await staging.unregister(userId, "s1");
+    expect(await staging.list(userId)).toEqual([]);
+    expect(await production.list(userId)).toHaveLength(1);
+    await production.unregister(userId, "p1");
+  });
 });

@@ -1,11 +1,6 @@
 import type { Redis } from "ioredis";
 import type { OnlineSession, OnlineSessions } from "./sessions.js";
 
-// Each session is its own key with its own TTL, so Redis expires it; a set per user indexes them.
-// Both keys share the {userId} hash tag: one slot, so the scripts are atomic on a cluster too.
-const userKey = (userId: string) => `parley:presence:{${userId}}`;
-const sessionPrefix = (userId: string) => `parley:presence:{${userId}}:`;
-
 // KEYS: user index, session. ARGV: session id, node, ttl ms. The index lives as long as its
 // longest-lived session, so an idle user leaves nothing behind.
 const REGISTER = `
@@ -66,7 +61,11 @@ type WithScripts = Redis & {
 export class RedisOnlineSessions implements OnlineSessions {
   private readonly redis: WithScripts;
 
-  constructor(redis: Redis) {
+  /** @param prefix keeps a deployment's (or a test's) keys apart (PARLEY_REDIS_KEY_PREFIX). */
+  constructor(
+    redis: Redis,
+    private readonly prefix = "parley:",
+  ) {
     if (!("parleyPresenceList" in redis)) {
       redis.defineCommand("parleyPresenceRegister", { numberOfKeys: 2, lua: REGISTER });
       redis.defineCommand("parleyPresenceHeartbeat", { numberOfKeys: 2, lua: HEARTBEAT });
@@ -78,8 +77,8 @@ export class RedisOnlineSessions implements OnlineSessions {
 
   async register(session: OnlineSession, ttlSeconds: number): Promise<void> {
     await this.redis.parleyPresenceRegister(
-      userKey(session.userId),
-      sessionPrefix(session.userId) + session.sessionId,
+      this.userKey(session.userId),
+      this.sessionPrefix(session.userId) + session.sessionId,
       session.sessionId,
       session.node,
       ttlSeconds * 1000,
@@ -87,21 +86,31 @@ export class RedisOnlineSessions implements OnlineSessions {
   }
 
   async heartbeat(userId: string, sessionId: string, ttlSeconds: number): Promise<boolean> {
-    const key = sessionPrefix(userId) + sessionId;
-    return (await this.redis.parleyPresenceHeartbeat(userKey(userId), key, ttlSeconds * 1000)) === 1;
+    const key = this.sessionPrefix(userId) + sessionId;
+    return (await this.redis.parleyPresenceHeartbeat(this.userKey(userId), key, ttlSeconds * 1000)) === 1;
   }
 
   async unregister(userId: string, sessionId: string): Promise<void> {
-    const prefix = sessionPrefix(userId);
-    await this.redis.parleyPresenceUnregister(userKey(userId), prefix + sessionId, sessionId, prefix);
+    const prefix = this.sessionPrefix(userId);
+    await this.redis.parleyPresenceUnregister(this.userKey(userId), prefix + sessionId, sessionId, prefix);
   }
 
   async list(userId: string): Promise<OnlineSession[]> {
-    const flat = await this.redis.parleyPresenceList(userKey(userId), sessionPrefix(userId));
+    const flat = await this.redis.parleyPresenceList(this.userKey(userId), this.sessionPrefix(userId));
     const sessions: OnlineSession[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) {
       sessions.push({ userId, sessionId: flat[i] as string, node: flat[i + 1] as string });
     }
     return sessions;
+  }
+
+  // Each session is its own key with its own TTL, so Redis expires it; a set per user indexes them.
+  // Both keys share the {userId} hash tag: one slot, so the scripts are atomic on a cluster too.
+  private userKey(userId: string): string {
+    return `${this.prefix}presence:{${userId}}`;
+  }
+
+  private sessionPrefix(userId: string): string {
+    return `${this.userKey(userId)}:`;
   }
 }
