@@ -1,7 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { Kafka, logLevel } from "kafkajs";
+import { fixKafkajsIdleLoop } from "../services/kit/log/kafkajs-idle-loop.js";
 import { TOPICS } from "../services/kit/log/log.js";
 import { PERSISTER_GROUP } from "../services/messages/persister.js";
+
+// Its idle busy loop would spin in the test process too (services/kit/log/kafkajs-idle-loop.ts).
+fixKafkajsIdleLoop();
 
 /**
  * For a failing fault test: where the messages missing from history are in the Kafka log (by their

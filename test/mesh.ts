@@ -14,8 +14,12 @@ import { dropDatabases } from "../scripts/mesh/databases.js";
 import { freePorts, type MeshNames, type RealServers, realServersFromEnv } from "../scripts/mesh/plan.js";
 import type { MeshProcess } from "../scripts/mesh/processes.js";
 import { type Mesh, startMesh } from "../scripts/mesh/start.js";
+import { fixKafkajsIdleLoop } from "../services/kit/log/kafkajs-idle-loop.js";
 import type { TargetName } from "../services/kit/module.js";
 import { realServerSetting } from "./real-servers.js";
+
+// Its idle busy loop would spin in the test process too (services/kit/log/kafkajs-idle-loop.ts).
+fixKafkajsIdleLoop();
 
 const REPO = join(import.meta.dirname, "..");
 
@@ -52,6 +56,7 @@ export async function startTestMesh(
   const names: MeshNames = {
     databasePrefix: `mesh_${run}_`,
     kafkaPrefix: `mesh-${run}.`,
+    redisPrefix: `mesh-${run}:`,
     cqlKeyspace: `mesh_${run}`,
     s3Bucket: `parley-mesh-${run}`,
   };

@@ -5,6 +5,10 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { Kafka, logLevel } from "kafkajs";
 import { freePorts } from "../scripts/mesh/plan.js";
+import { fixKafkajsIdleLoop } from "../services/kit/log/kafkajs-idle-loop.js";
+
+// Its idle busy loop would spin in the test process too (services/kit/log/kafkajs-idle-loop.ts).
+fixKafkajsIdleLoop();
 
 const REPO = join(import.meta.dirname, "..");
 const run = promisify(execFile);
