@@ -64,11 +64,14 @@ beforeAll(async () => {
   ]);
   expect(runResult.code, runResult.stderr).toBe(0);
   container = runResult.stdout.trim();
-  // Ready once /readyz answers 200 (PGlite's first open takes seconds); a stopped container fails at once.
+  // Ready once both /readyz answer 200 (PGlite's first open takes seconds); a stopped container
+  // fails at once. The public one says the services the gateway calls serve; only the admin one
+  // also waits for every target of the process to finish starting (and its dependencies).
   let polls = 0;
   await eventually(async () => {
-    const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
-    if (res?.status === 200) return true;
+    const ready = async (at: number) =>
+      (await fetch(`http://127.0.0.1:${at}/readyz`).catch(() => undefined))?.status === 200;
+    if ((await ready(port)) && (await ready(adminPort))) return true;
     if (polls++ % 40 !== 0) return false;
     const state = await docker(["inspect", "-f", "{{.State.Running}}", container]);
     if (state.stdout.trim() !== "true") {
@@ -115,7 +118,8 @@ describe("the image", () => {
     const metrics = await fetch(`http://127.0.0.1:${adminPort}/metrics`);
     expect(await metrics.text()).toContain("parley_rpc_duration_seconds");
     expect((await fetch(`http://127.0.0.1:${adminPort}/healthz`)).status).toBe(200);
-    expect((await fetch(`http://127.0.0.1:${adminPort}/readyz`)).status).toBe(200);
+    const ready = await fetch(`http://127.0.0.1:${adminPort}/readyz`);
+    expect(ready.status, await ready.text()).toBe(200);
   });
 
   it("sizes V8's heap to 75% of the container's memory limit (Node's default is 50%)", async () => {
