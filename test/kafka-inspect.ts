@@ -1,11 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { Kafka, logLevel } from "kafkajs";
-import { fixKafkajsIdleLoop } from "../services/kit/log/kafkajs-idle-loop.js";
 import { TOPICS } from "../services/kit/log/log.js";
 import { PERSISTER_GROUP } from "../services/messages/persister.js";
-
-// Its idle busy loop would spin in the test process too (services/kit/log/kafkajs-idle-loop.ts).
-fixKafkajsIdleLoop();
+import { testKafka } from "./kafka-client.js";
 
 /**
  * For a failing fault test: where the messages missing from history are in the Kafka log (by their
@@ -19,11 +15,7 @@ export async function missingFromHistory(
 ): Promise<string> {
   if (missing.length === 0) return "nothing missing";
   const topic = `${prefix}${TOPICS.messages}`;
-  const kafka = new Kafka({
-    clientId: "parley-test-inspect",
-    brokers: brokers.split(","),
-    logLevel: logLevel.NOTHING,
-  });
+  const kafka = testKafka("parley-test-inspect", brokers.split(","));
   const admin = kafka.admin();
   await admin.connect();
   const consumer = kafka.consumer({ groupId: `parley-test-inspect-${randomUUID()}` });

@@ -9,17 +9,13 @@ import {
   S3Client,
 } from "@aws-sdk/client-s3";
 import cassandra from "cassandra-driver";
-import { Kafka, logLevel } from "kafkajs";
 import { dropDatabases } from "../scripts/mesh/databases.js";
 import { freePorts, type MeshNames, type RealServers, realServersFromEnv } from "../scripts/mesh/plan.js";
 import type { MeshProcess } from "../scripts/mesh/processes.js";
 import { type Mesh, startMesh } from "../scripts/mesh/start.js";
-import { fixKafkajsIdleLoop } from "../services/kit/log/kafkajs-idle-loop.js";
 import type { TargetName } from "../services/kit/module.js";
+import { testKafka } from "./kafka-client.js";
 import { realServerSetting } from "./real-servers.js";
-
-// Its idle busy loop would spin in the test process too (services/kit/log/kafkajs-idle-loop.ts).
-fixKafkajsIdleLoop();
 
 const REPO = join(import.meta.dirname, "..");
 
@@ -111,11 +107,7 @@ async function cleanUp(servers: RealServers, names: MeshNames): Promise<void> {
   if (servers.postgresUrl) jobs.push(dropDatabases(servers.postgresUrl, names));
   if (servers.kafkaBrokers && names.kafkaPrefix) {
     const prefix = names.kafkaPrefix;
-    const admin = new Kafka({
-      clientId: "parley-test-cleanup",
-      brokers: servers.kafkaBrokers.split(","),
-      logLevel: logLevel.NOTHING,
-    }).admin();
+    const admin = testKafka("parley-test-cleanup", servers.kafkaBrokers.split(",")).admin();
     jobs.push(
       (async () => {
         await admin.connect();

@@ -3,12 +3,8 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { Kafka, logLevel } from "kafkajs";
 import { freePorts } from "../scripts/mesh/plan.js";
-import { fixKafkajsIdleLoop } from "../services/kit/log/kafkajs-idle-loop.js";
-
-// Its idle busy loop would spin in the test process too (services/kit/log/kafkajs-idle-loop.ts).
-fixKafkajsIdleLoop();
+import { testKafka } from "./kafka-client.js";
 
 const REPO = join(import.meta.dirname, "..");
 const run = promisify(execFile);
@@ -141,7 +137,7 @@ export async function startPrivateKafka(
 
 /** Creates a topic and joins a consumer group on it once, so the group coordinator is ready. */
 async function warmUp(brokers: string, timeoutMs = 90_000): Promise<void> {
-  const kafka = new Kafka({ clientId: "parley-test-warmup", brokers: [brokers], logLevel: logLevel.NOTHING });
+  const kafka = testKafka("parley-test-warmup", [brokers]);
   const admin = kafka.admin();
   const consumer = kafka.consumer({ groupId: "parley-test-warmup" });
   let timer: NodeJS.Timeout | undefined;
