@@ -10,6 +10,7 @@ import { kafkaLogConfig } from "./log/log.kafka.config.js";
 import type { Logger } from "./logger.js";
 import type { ServiceName } from "./module.js";
 import { openRedis } from "./redis.js";
+import { DEFAULT_REDIS_KEY_PREFIX } from "./redis-keys.js";
 import type { SqlDatabase } from "./sql/database.js";
 
 /**
@@ -70,7 +71,7 @@ export const infraConfig = defineConfig({
   },
   redisKeyPrefix: {
     env: "PARLEY_REDIS_KEY_PREFIX",
-    schema: z.string().min(1).max(64).default("parley:"),
+    schema: z.string().min(1).max(64).default(DEFAULT_REDIS_KEY_PREFIX),
     help: "Prefix of every Redis key Parley writes (presence, stream sessions, tickets, rate limits), so several deployments (or test runs) can share one Redis.",
   },
 });

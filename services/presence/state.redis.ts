@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { DEFAULT_REDIS_KEY_PREFIX } from "../kit/redis-keys.js";
 import type { PresenceState } from "./state.js";
 
 /** How long a user's last-seen time is kept after they were last online. */
@@ -12,7 +13,7 @@ export class RedisPresenceState implements PresenceState {
   /** @param prefix keeps a deployment's (or a test's) keys apart; ends with ":". */
   constructor(
     private readonly redis: Redis,
-    private readonly prefix = "parley:",
+    private readonly prefix = DEFAULT_REDIS_KEY_PREFIX,
   ) {}
 
   async putNode(nodeId: string, pushAddress: string, ttlSeconds: number): Promise<void> {

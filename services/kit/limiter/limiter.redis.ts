@@ -3,6 +3,7 @@ import { Counter } from "prom-client";
 import type { Logger } from "../logger.js";
 import { registry } from "../metrics.js";
 import { isRedisLost } from "../redis.js";
+import { DEFAULT_REDIS_KEY_PREFIX } from "../redis-keys.js";
 import type { RateLimit, RateLimiter } from "./limiter.js";
 import { MemoryRateLimiter } from "./limiter.memory.js";
 
@@ -45,7 +46,7 @@ export class RedisRateLimiter implements RateLimiter {
     private readonly name: string,
     private readonly rate: RateLimit,
     private readonly logger: Logger,
-    keyPrefix = "parley:",
+    keyPrefix = DEFAULT_REDIS_KEY_PREFIX,
   ) {
     if (!("parleyRateLimitHit" in redis)) {
       redis.defineCommand("parleyRateLimitHit", { numberOfKeys: 1, lua: HIT });

@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { DEFAULT_REDIS_KEY_PREFIX } from "../redis-keys.js";
 import type { OnlineSession, OnlineSessions } from "./sessions.js";
 
 // KEYS: user index, session. ARGV: session id, node, ttl ms. The index lives as long as its
@@ -64,7 +65,7 @@ export class RedisOnlineSessions implements OnlineSessions {
   /** @param prefix keeps a deployment's (or a test's) keys apart (PARLEY_REDIS_KEY_PREFIX). */
   constructor(
     redis: Redis,
-    private readonly prefix = "parley:",
+    private readonly prefix = DEFAULT_REDIS_KEY_PREFIX,
   ) {
     if (!("parleyPresenceList" in redis)) {
       redis.defineCommand("parleyPresenceRegister", { numberOfKeys: 2, lua: REGISTER });
