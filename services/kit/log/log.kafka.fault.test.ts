@@ -89,6 +89,9 @@ describe("the Kafka log when things fail", () => {
           );
           if (ok) break;
         }
+        // Right after the first append succeeds the group coordinators may still be loading:
+        // a reader of a group new to them waits for that instead of failing.
+        if (i === 0 && key === KEYS[0]) await log.readUncommitted(topic, `fresh.${randomUUID()}`);
       }
     }
     expect(acknowledged).toHaveLength(40);

@@ -83,7 +83,7 @@ export class TailReader {
     );
     const reader = new TailReader(admin, member, tailGroupId, settings);
     try {
-      const { from: starts } = await reader.snapshot();
+      const { from: starts } = await reader.settledSnapshot(Date.now() + settings.startTimeoutMs);
       for (const [partition, from] of starts) {
         reader.tails.set(partition, { from, position: from, records: [] });
       }
@@ -122,7 +122,7 @@ export class TailReader {
 
   /** Uncommitted records (of one partition when given, else all), oldest first; waits at most until `deadline`. */
   async read(key: string | undefined, partition: number | undefined, deadline: number): Promise<LogRecord[]> {
-    const { from, ends } = await this.snapshot();
+    const { from, ends } = await this.settledSnapshot(deadline);
     this.prune(from);
     const wanted = [...ends].filter(([p]) => partition === undefined || p === partition);
     await this.reached(wanted, deadline);
@@ -151,6 +151,22 @@ export class TailReader {
     }
     if (next > tail.position) tail.position = next;
     for (const wake of [...this.waiters]) wake();
+  }
+
+  /**
+   * snapshot(), asked again while Kafka answers with an error it marks retriable — after a restart
+   * the group coordinator says "loading" for a while after appends already succeed — until `deadline`.
+   */
+  private async settledSnapshot(deadline: number): ReturnType<TailReader["snapshot"]> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.snapshot();
+      } catch (err) {
+        const wait = Math.min(1000, 50 * 2 ** attempt);
+        if ((err as { retriable?: boolean }).retriable !== true || Date.now() + wait > deadline) throw err;
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
   }
 
   /** Where the watched group's uncommitted window begins and the log ends, per partition. */
