@@ -2,13 +2,14 @@ import { EventEmitter } from "node:events";
 import type { Logger } from "../logger.js";
 import { consumerLag, logAppendDuration, observeConsumerDelay } from "../metrics.js";
 import type { SqlDatabase } from "../sql/database.js";
-import type {
-  AppendResult,
-  LogRecord,
-  MessageLog,
-  NewRecord,
-  SubscribeOptions,
-  Subscription,
+import {
+  type AppendResult,
+  COMMIT_INTERVAL_MS,
+  type LogRecord,
+  type MessageLog,
+  type NewRecord,
+  type SubscribeOptions,
+  type Subscription,
 } from "./log.js";
 
 const SCHEMA = `
@@ -30,12 +31,6 @@ CREATE TABLE IF NOT EXISTS log_consumer_offsets (
 );
 `;
 
-/**
- * Consumers commit their offset at most this often (and when stopped), not after every batch: at
- * low rates every batch is one record, and a commit each doubled the statements per record. A
- * crash redelivers at most this long's records; handlers are idempotent (at-least-once).
- */
-const COMMIT_INTERVAL_MS = 200;
 /** Records kept in memory per topic after their append, so consumers keeping up do not read them back. */
 const RECENT_RECORDS = 2_000;
 

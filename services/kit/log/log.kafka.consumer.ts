@@ -3,6 +3,7 @@ import type { Logger } from "../logger.js";
 import { consumerLag, observeConsumerDelay } from "../metrics.js";
 import type { LogRecord, SubscribeOptions, Subscription } from "./log.js";
 import { toLogRecord } from "./log.kafka.client.js";
+import { OffsetCommits } from "./log.kafka.commits.js";
 import { GroupMember, type GroupMembers } from "./log.kafka.member.js";
 
 export interface ConsumerSettings {
@@ -18,8 +19,8 @@ export interface ConsumerSettings {
 const MAX_BACKOFF_MS = 5000;
 
 /**
- * One consumer-group member. Offsets are committed by hand, right after the handler resolved for
- * the records up to them; a failing handler is called again with the same records (bounded
+ * One consumer-group member. Offsets are committed by hand, only for records the handler resolved
+ * for, and at most every COMMIT_INTERVAL_MS (see OffsetCommits); a failing handler is called again with the same records (bounded
  * backoff) until it succeeds, the member is stopped, or a rebalance gives the partition away — in
  * the last two cases nothing is committed, so whoever consumes the partition next gets them again.
  * It resolves once the member has joined its group, or fails naming the group (see GroupMember).
@@ -47,6 +48,9 @@ export async function startConsumer(
     logger,
   );
   const { consumer } = member;
+  const commits = new OffsetCommits(consumer, settings.topicName, (err) =>
+    logger.warn({ err, group, topic }, "committing consumer offsets failed; the next commit carries them"),
+  );
   let stopping = false;
   const inProgress = new Set<Promise<void>>();
   const lagByPartition = new Map<number, number>();
@@ -79,9 +83,7 @@ export async function startConsumer(
       const chunk = records.slice(i, i + maxBatch);
       if (!(await deliver(chunk, payload))) return;
       const last = (chunk[chunk.length - 1] as LogRecord).offset;
-      await consumer.commitOffsets([
-        { topic: settings.topicName, partition: batch.partition, offset: String(last + 1n) },
-      ]);
+      commits.mark(batch.partition, last + 1n);
       payload.resolveOffset(String(last));
       observeConsumerDelay(
         group,
@@ -120,8 +122,10 @@ export async function startConsumer(
   return {
     async stop() {
       stopping = true;
-      // kafkajs skips commits once its consumer is stopping: let the batch in progress commit first.
+      // kafkajs skips commits once its consumer is stopping: let the batch in progress finish and
+      // commit what is processed first.
       await Promise.allSettled([...inProgress]);
+      await commits.close();
       await member.stop();
     },
   };

@@ -3,6 +3,7 @@ import type { Admin, Kafka } from "kafkajs";
 import type { Logger } from "../logger.js";
 import type { LogRecord } from "./log.js";
 import { toLogRecord } from "./log.kafka.client.js";
+import { OffsetCommits } from "./log.kafka.commits.js";
 import { GroupMember, type GroupMembers } from "./log.kafka.member.js";
 
 interface PartitionTail {
@@ -49,13 +50,23 @@ export class TailReader {
   private readonly tails = new Map<number, PartitionTail>();
   private readonly waiters = new Set<() => void>();
   private pruning: NodeJS.Timeout | undefined;
+  /**
+   * The tail group's own position, so a restarted tail consumer resumes near where it was rather
+   * than at the topic's beginning (take() skips what it saw already).
+   */
+  private readonly commits: OffsetCommits;
 
   private constructor(
     private readonly admin: Admin,
     private readonly member: GroupMember,
     private readonly tailGroupId: string,
     private readonly settings: TailSettings,
-  ) {}
+    logger: Logger,
+  ) {
+    this.commits = new OffsetCommits(member.consumer, settings.topicName, (err) =>
+      logger.debug({ err, group: tailGroupId }, "committing the tail group's offsets failed"),
+    );
+  }
 
   static async start(
     kafka: Kafka,
@@ -81,7 +92,7 @@ export class TailReader {
       members,
       logger,
     );
-    const reader = new TailReader(admin, member, tailGroupId, settings);
+    const reader = new TailReader(admin, member, tailGroupId, settings, logger);
     try {
       const { from: starts } = await reader.settledSnapshot(Date.now() + settings.startTimeoutMs);
       for (const [partition, from] of starts) {
@@ -90,13 +101,15 @@ export class TailReader {
       await member.start(
         settings.topicName,
         {
-          autoCommit: true,
+          autoCommit: false,
           eachBatch: async ({ batch }) => {
+            const next = BigInt(batch.lastOffset()) + 1n;
             reader.take(
               batch.partition,
               batch.messages.map((m) => toLogRecord(settings.topic, batch.partition, m)),
-              BigInt(batch.lastOffset()) + 1n,
+              next,
             );
+            reader.commits.mark(batch.partition, next);
           },
         },
         settings.startTimeoutMs,
@@ -137,6 +150,7 @@ export class TailReader {
   async stop(): Promise<void> {
     clearInterval(this.pruning);
     for (const wake of this.waiters) wake();
+    await this.commits.close();
     await this.member.stop();
     await this.admin.deleteGroups([this.tailGroupId]).catch(() => {});
   }

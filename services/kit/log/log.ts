@@ -25,6 +25,14 @@ export interface AppendResult {
   offset: bigint;
 }
 
+/**
+ * Consumers commit their offsets at most this often (and when stopped), not after every batch: at
+ * low rates every batch is one record, and a commit each doubled the work per record (a statement
+ * on the embedded log; an OffsetCommit request, and a write to __consumer_offsets, on Kafka). A
+ * crash redelivers at most this long's records; handlers are idempotent (at-least-once).
+ */
+export const COMMIT_INTERVAL_MS = 200;
+
 export interface Subscription {
   /** Stops consuming; a batch in progress finishes (and commits) first. */
   stop(): Promise<void>;
