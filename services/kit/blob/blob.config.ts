@@ -69,3 +69,24 @@ export type BlobConfig = ReturnType<typeof blobConfig.load>;
 export function usesS3(config: BlobConfig): boolean {
   return Boolean(config.s3Endpoint || config.s3Bucket);
 }
+
+/** Where and as whom every S3 client of Parley connects (the store's, the readiness probe's). */
+export interface S3Connection {
+  endpoint: string | undefined;
+  region: string;
+  forcePathStyle: boolean;
+  /** undefined: the AWS SDK's default credential chain. */
+  credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
+}
+
+export function s3Connection(config: BlobConfig): S3Connection {
+  return {
+    endpoint: config.s3Endpoint,
+    region: config.s3Region,
+    forcePathStyle: config.s3ForcePathStyle,
+    credentials:
+      config.s3AccessKeyId && config.s3SecretAccessKey
+        ? { accessKeyId: config.s3AccessKeyId, secretAccessKey: config.s3SecretAccessKey }
+        : undefined,
+  };
+}

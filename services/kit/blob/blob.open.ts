@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { loadOrCreateKey } from "../key-file.js";
-import { type BlobConfig, usesS3 } from "./blob.config.js";
+import { type BlobConfig, s3Connection, usesS3 } from "./blob.config.js";
 import type { BlobStore } from "./blob.js";
 import { LocalBlobStore } from "./blob.local.js";
 
@@ -11,12 +11,8 @@ export async function openBlobStore(config: BlobConfig, dataDir: string): Promis
     // Imported here: the gateway opens only the local store and need not load the S3 SDK.
     const { S3BlobStore } = await import("./blob.s3.js");
     return S3BlobStore.open({
-      endpoint: config.s3Endpoint,
+      connection: s3Connection(config),
       bucket: config.s3Bucket,
-      region: config.s3Region,
-      accessKeyId: config.s3AccessKeyId,
-      secretAccessKey: config.s3SecretAccessKey,
-      forcePathStyle: config.s3ForcePathStyle,
       serverSideEncryption: config.s3ServerSideEncryption,
       createBucket: config.s3CreateBucket,
     });

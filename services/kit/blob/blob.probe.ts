@@ -1,6 +1,6 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Probe } from "../dependency-probes.js";
-import type { BlobConfig } from "./blob.config.js";
+import { type BlobConfig, s3Connection } from "./blob.config.js";
 
 /**
  * Readiness of the S3-compatible store: HEAD of the attachment bucket, on a client of its own.
@@ -11,16 +11,7 @@ export function s3Probe(config: BlobConfig): Probe {
   return {
     async check() {
       const { HeadBucketCommand, S3Client } = await import("@aws-sdk/client-s3");
-      client ??= new S3Client({
-        endpoint: config.s3Endpoint,
-        region: config.s3Region,
-        forcePathStyle: config.s3ForcePathStyle,
-        credentials:
-          config.s3AccessKeyId && config.s3SecretAccessKey
-            ? { accessKeyId: config.s3AccessKeyId, secretAccessKey: config.s3SecretAccessKey }
-            : undefined,
-        maxAttempts: 1,
-      });
+      client ??= new S3Client({ ...s3Connection(config), maxAttempts: 1 });
       await client.send(new HeadBucketCommand({ Bucket: config.s3Bucket }), {
         abortSignal: AbortSignal.timeout(1_000),
       });

@@ -8,6 +8,7 @@ import {
   S3Client,
 } from "@aws-sdk/client-s3";
 import { realServerSetting } from "../../../test/real-servers.js";
+import { blobConfig, s3Connection } from "./blob.config.js";
 import { S3BlobStore } from "./blob.s3.js";
 
 export interface TestS3 {
@@ -37,25 +38,14 @@ export async function openTestS3(): Promise<TestS3> {
   const endpoint = realServerSetting("PARLEY_TEST_S3_ENDPOINT");
   const bucket = `parley-test-${randomBytes(6).toString("hex")}`;
   const env = testS3Env(bucket);
+  const connection = s3Connection(blobConfig.load(env));
   const store = await S3BlobStore.open({
-    endpoint,
+    connection,
     bucket,
-    region: env.PARLEY_MEDIA_S3_REGION ?? "us-east-1",
-    accessKeyId: env.PARLEY_MEDIA_S3_ACCESS_KEY_ID,
-    secretAccessKey: env.PARLEY_MEDIA_S3_SECRET_ACCESS_KEY,
-    forcePathStyle: true,
     serverSideEncryption: "AES256",
     createBucket: true,
   });
-  const client = new S3Client({
-    endpoint,
-    region: env.PARLEY_MEDIA_S3_REGION,
-    forcePathStyle: true,
-    credentials: {
-      accessKeyId: env.PARLEY_MEDIA_S3_ACCESS_KEY_ID ?? "",
-      secretAccessKey: env.PARLEY_MEDIA_S3_SECRET_ACCESS_KEY ?? "",
-    },
-  });
+  const client = new S3Client(connection);
   const keys = async () => {
     const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
     return (listed.Contents ?? []).map((o) => o.Key ?? "").sort();

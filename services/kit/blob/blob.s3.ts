@@ -12,6 +12,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { storeDuration } from "../metrics.js";
+import type { S3Connection } from "./blob.config.js";
 import {
   type BlobInfo,
   type BlobStore,
@@ -25,12 +26,8 @@ import {
 } from "./blob.js";
 
 export interface S3BlobOptions {
-  endpoint?: string;
+  connection: S3Connection;
   bucket: string;
-  region: string;
-  accessKeyId?: string;
-  secretAccessKey?: string;
-  forcePathStyle: boolean;
   serverSideEncryption: "none" | "AES256" | "aws:kms";
 }
 
@@ -48,13 +45,7 @@ export class S3BlobStore implements BlobStore {
 
   private constructor(private readonly options: S3BlobOptions) {
     this.client = new S3Client({
-      endpoint: options.endpoint,
-      region: options.region,
-      forcePathStyle: options.forcePathStyle,
-      credentials:
-        options.accessKeyId && options.secretAccessKey
-          ? { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey }
-          : undefined,
+      ...options.connection,
       // Presigned URLs must not carry a checksum of an empty body the SDK would add by default.
       requestChecksumCalculation: "WHEN_REQUIRED",
       responseChecksumValidation: "WHEN_REQUIRED",
