@@ -18,6 +18,7 @@ describe("a consumer's coalesced offset commits", () => {
     logger: createLogger({ level: "silent" }),
   });
   const cleanups: (() => Promise<unknown>)[] = [];
+  const failures: unknown[] = [];
 
   beforeAll(async () => {
     await admin.connect();
@@ -25,6 +26,7 @@ describe("a consumer's coalesced offset commits", () => {
   });
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
+    failures.length = 0;
   });
   afterAll(async () => {
     await admin.deleteTopics({ topics: [topic] }).catch(() => {});
@@ -59,7 +61,6 @@ describe("a consumer's coalesced offset commits", () => {
     return new Map((offsets?.partitions ?? []).map((p) => [p.partition, p.offset]));
   };
 
-  const failures: unknown[] = [];
   const commitsOf = (consumer: Consumer, intervalMs: number) => {
     const commits = new OffsetCommits(consumer, topic, (err) => failures.push(err), intervalMs);
     cleanups.push(() => commits.close());

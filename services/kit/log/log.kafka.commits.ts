@@ -62,9 +62,14 @@ export class OffsetCommits {
     return this.chain;
   }
 
-  /** Flushes, then stops the timer and listener. */
+  /** Flushes, then stops. */
   async close(): Promise<void> {
     await this.flush();
+    this.stop();
+  }
+
+  /** Stops the timer and listener; what is marked and not committed is dropped. */
+  stop(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
     this.stopWatching();

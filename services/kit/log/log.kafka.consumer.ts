@@ -20,9 +20,10 @@ const MAX_BACKOFF_MS = 5000;
 
 /**
  * One consumer-group member. Offsets are committed by hand, only for records the handler resolved
- * for, and at most every COMMIT_INTERVAL_MS (see OffsetCommits); a failing handler is called again with the same records (bounded
- * backoff) until it succeeds, the member is stopped, or a rebalance gives the partition away — in
- * the last two cases nothing is committed, so whoever consumes the partition next gets them again.
+ * for, and at most every COMMIT_INTERVAL_MS (see OffsetCommits); a failing handler is called again
+ * with the same records (bounded backoff) until it succeeds, the member is stopped, or a rebalance
+ * gives the partition away — in the last two cases nothing is committed, so whoever consumes the
+ * partition next gets them again.
  * It resolves once the member has joined its group, or fails naming the group (see GroupMember).
  */
 export async function startConsumer(

@@ -150,7 +150,8 @@ export class TailReader {
   async stop(): Promise<void> {
     clearInterval(this.pruning);
     for (const wake of this.waiters) wake();
-    await this.commits.close();
+    // The group is deleted next: its position has nobody left to resume from it.
+    this.commits.stop();
     await this.member.stop();
     await this.admin.deleteGroups([this.tailGroupId]).catch(() => {});
   }
