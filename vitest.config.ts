@@ -18,7 +18,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: "main",
-          include: ["services/**/*.test.ts", "test/**/*.test.ts"],
+          include: ["services/**/*.test.ts", "test/**/*.test.ts", "bench/**/*.test.ts"],
           exclude: [...configDefaults.exclude, ...FAULTS],
           sequence: { groupOrder: 0 },
         },

@@ -18,7 +18,6 @@
  */
 import { type ChildProcess, fork, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { Agent, request } from "node:http";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -28,6 +27,7 @@ import { buildCompiled } from "./compiled-build.js";
 import { sampleCpu } from "./cpu-accounting.js";
 import { type ProfileSummary, summarise, summaryMarkdown } from "./cpuprofile.js";
 import { census, growth, growthMarkdown } from "./heapsnapshot.js";
+import { pacedLoad, post, quantiles } from "./paced.js";
 import { writeSection } from "./report.js";
 import { type LatencyRun, latencySvg } from "./svg.js";
 
@@ -204,42 +204,6 @@ function parleyCpuSeconds(): number {
 
 // ---------------------------------------------------------------- clients
 
-const agent = new Agent({ keepAlive: true, maxSockets: 128 });
-
-function post(
-  url: string,
-  path: string,
-  body: unknown,
-  token?: string,
-  // biome-ignore lint/suspicious/noExplicitAny: parsed JSON replies, read field by field.
-): Promise<{ status: number; body: any }> {
-  const data = JSON.stringify(body);
-  return new Promise((resolve) => {
-    const req = request(
-      `${url}${path}`,
-      {
-        method: "POST",
-        agent,
-        headers: {
-          "content-type": "application/json",
-          "content-length": Buffer.byteLength(data),
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString();
-          resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined });
-        });
-      },
-    );
-    req.on("error", () => resolve({ status: 0, body: undefined }));
-    req.end(data);
-  });
-}
-
 interface User {
   userId: string;
   username: string;
@@ -352,18 +316,6 @@ function stream(url: string, token: string, cursor?: string) {
 
 // ---------------------------------------------------------------- measurements
 
-function quantiles(values: number[]) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? Number.NaN;
-  return {
-    n: sorted.length,
-    p50: q(0.5),
-    p90: q(0.9),
-    p99: q(0.99),
-    p999: q(0.999),
-    max: sorted[sorted.length - 1] ?? Number.NaN,
-  };
-}
 const ms = (x: number) => (Number.isNaN(x) ? "–" : x < 10 ? x.toFixed(1) : Math.round(x).toString());
 
 async function metricsText(admin: string): Promise<string> {
@@ -706,58 +658,31 @@ async function latency(target: Target, users: User[]) {
     const before = deliverBuckets(await metricsText(target.gatewayAdmin));
     const cpuBefore = parleyCpuSeconds();
     const sentAt = new Map<string, number>();
-    const ackMs: number[] = [];
-    let acked = 0;
-    let failed = 0;
-    let inFlight = 0;
-    let skipped = 0;
+    let failures = 0;
     const start = now();
-    let issued = 0;
-    const pending: Promise<void>[] = [];
-    await new Promise<void>((resolve) => {
-      const timer = setInterval(() => {
-        const elapsed = (now() - start) / 1000;
-        if (elapsed >= seconds) {
-          clearInterval(timer);
-          resolve();
-          return;
-        }
-        const due = Math.floor(elapsed * rate);
-        while (issued < due) {
-          const k = issued++;
-          if (inFlight >= 2048) {
-            skipped++;
-            continue;
-          }
-          const from = k % n;
-          const to = (from + 1 + (k % 7)) % n;
-          const tag = `b:${label}.${k}`;
-          const t0 = now();
-          sentAt.set(tag, t0);
-          inFlight++;
-          pending.push(
-            post(
-              target.url,
-              "/chat/send",
-              { recipient: (group[to] as User).username, message: tag },
-              (group[from] as User).token,
-            ).then((res) => {
-              inFlight--;
-              if (res.status === 200) {
-                acked++;
-                ackMs.push(now() - t0);
-              } else {
-                if (failed++ === 0)
-                  log(`${label}: first failed send: ${res.status} ${JSON.stringify(res.body)}`);
-                sentAt.delete(tag);
-              }
-            }),
-          );
-        }
-      }, 2);
+    const step = await pacedLoad({
+      rate,
+      seconds,
+      maxInFlight: 2048,
+      send: async (k) => {
+        const from = k % n;
+        const to = (from + 1 + (k % 7)) % n;
+        const tag = `b:${label}.${k}`;
+        sentAt.set(tag, now());
+        const res = await post(
+          target.url,
+          "/chat/send",
+          { recipient: (group[to] as User).username, message: tag },
+          (group[from] as User).token,
+        );
+        if (res.status === 200) return true;
+        if (failures++ === 0) log(`${label}: first failed send: ${res.status} ${JSON.stringify(res.body)}`);
+        sentAt.delete(tag);
+        return false;
+      },
     });
-    const issuedFor = (now() - start) / 1000;
-    await Promise.all(pending);
+    const { ok: acked, failed, skipped } = step;
+    const issuedFor = step.seconds;
     // Wait for the deliveries to settle: every acked message twice, or 15 s without progress.
     const receipts: [string, number, number][] = [];
     for (let quietSince = Date.now(); receipts.length < acked * 2 && Date.now() - quietSince < 15_000; ) {
@@ -774,7 +699,7 @@ async function latency(target: Target, users: User[]) {
       if (t0 !== undefined) samples.push([(t0 - start) / 1000, at - t0]);
     }
     const d = quantiles(samples.map((s) => s[1]));
-    const a = quantiles(ackMs);
+    const a = quantiles(step.latenciesMs);
     const ackRate = acked / issuedFor;
     const saturated = ackRate < rate * 0.9 || d.p99 > 2000;
     const row = `| ${rate} | ${Math.round(ackRate)} | ${ms(a.p50)} / ${ms(a.p99)} | ${ms(d.p50)} | **${ms(d.p99)}** | ${ms(d.p999)} | ${receipts.length}/${acked * 2} | ${failed + skipped} | ${ms(bucketQuantile(before, after, 0.5))} / ${ms(bucketQuantile(before, after, 0.99))} | ${cpuMsPerMessage.toFixed(2)} |`;

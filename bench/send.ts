@@ -1,5 +1,6 @@
 /**
- * REST send benchmark: many users and conversations, POST /chat/send at fixed rates and flat out.
+ * REST send benchmark: many users and conversations, POST /chat/send at fixed rates (open loop,
+ * evenly paced: bench/paced.ts) and flat out (autocannon, closed loop on `--connections`).
  *   npm run bench                      # starts its own all-in-one Parley in a child process
  *   PARLEY_URL=http://host:8080 npm run bench   # against a running one
  * Writes docs/benchmarks.md (the send section) and prints the figures.
@@ -8,6 +9,7 @@ import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { type CpuSample, cpuBetween, sampleCpu } from "./cpu-accounting.js";
+import { pacedLoad, post, quantiles } from "./paced.js";
 import { spawnParley } from "./parley-process.js";
 import { writeReport } from "./report.js";
 
@@ -37,14 +39,12 @@ const parley = external
       PARLEY_AUTH_LOGIN_LIMIT_PER_ADDRESS: "100000",
     });
 
-async function post(path: string, body: unknown, token?: string): Promise<Record<string, unknown>> {
-  const res = await fetch(`${parley.url}${path}`, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify(body),
-  });
-  if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as Record<string, unknown>;
+/** A setup request that must succeed (registration, login). */
+async function must(path: string, body: unknown): Promise<Record<string, unknown>> {
+  const res = await post(parley.url, path, body);
+  if (res.status < 200 || res.status > 299)
+    throw new Error(`${path}: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body as Record<string, unknown>;
 }
 
 try {
@@ -55,72 +55,100 @@ try {
   for (let i = 0; i < names.length; i += 16) {
     const chunk = names.slice(i, i + 16);
     await Promise.all(
-      chunk.map((username) => post("/auth/register", { username, password: "bench-password-1" })),
+      chunk.map((username) => must("/auth/register", { username, password: "bench-password-1" })),
     );
     const logins = await Promise.all(
-      chunk.map((username) => post("/auth/login", { username, password: "bench-password-1" })),
+      chunk.map((username) => must("/auth/login", { username, password: "bench-password-1" })),
     );
     tokens.push(...logins.map((l) => String(l.token)));
   }
 
-  let n = 0;
-  const request: autocannon.Request = {
-    method: "POST",
-    path: "/chat/send",
-    setupRequest(req) {
-      n++;
-      const from = n % users;
-      const to = (from + 1 + (n % 7)) % users;
-      req.headers = { "content-type": "application/json", authorization: `Bearer ${tokens[from]}` };
-      const message = `message ${n} from ${from} to ${to}`;
-      req.body = JSON.stringify(
-        values["client-message-ids"]
-          ? { recipient: names[to], message, clientMessageId: `${run}-${n}` }
-          : { recipient: names[to], message },
-      );
-      return req;
-    },
+  /** Message k: sender k mod users writes to one of its next 7 users (users × 7 conversations). */
+  const message = (k: number) => {
+    const from = k % users;
+    const to = (from + 1 + (k % 7)) % users;
+    const text = `message ${k} from ${from} to ${to}`;
+    return {
+      token: tokens[from] as string,
+      body: values["client-message-ids"]
+        ? { recipient: names[to], message: text, clientMessageId: `${run}-${k}` }
+        : { recipient: names[to], message: text },
+    };
   };
+  let sent = 0;
 
-  const results: {
-    label: string;
-    target: number | undefined;
-    result: autocannon.Result;
-    cpu: [string, number][];
-  }[] = [];
-  const runOnce = async (label: string, overallRate?: number) => {
+  const results: { label: string; target: number | undefined; row: SendRow; cpu: [string, number][] }[] = [];
+  const measure = async (label: string, target: number | undefined, load: () => Promise<SendRow>) => {
     const before: CpuSample = sampleCpu(process.cwd(), Boolean(external));
+    const row = await load();
+    const cpu = cpuBetween(before, sampleCpu(process.cwd(), Boolean(external))).map(
+      ([role, seconds]): [string, number] => [role, (seconds * 1000) / Math.max(1, row.ok)],
+    );
+    results.push({ label, target, row, cpu });
+    console.log(
+      `${label}: ${row.achieved} sends/s, p50 ${row.p50} ms, p99 ${row.p99} ms, p99.9 ${row.p999} ms, failed ${row.failures}${row.note}`,
+    );
+  };
+  const atRate = (rate: number) => async (): Promise<SendRow> => {
+    const step = await pacedLoad({
+      rate,
+      seconds: duration,
+      maxInFlight: 2048,
+      send: async () => {
+        const { token, body } = message(sent++);
+        return (await post(parley.url, "/chat/send", body, token)).status === 200;
+      },
+    });
+    const q = quantiles(step.latenciesMs);
+    return {
+      ok: step.ok,
+      achieved: Math.round(step.ok / step.seconds),
+      p50: Math.round(q.p50),
+      p99: Math.round(q.p99),
+      p999: Math.round(q.p999),
+      failures: step.failed + step.skipped,
+      note: `, generator late p99 ${step.lateP99Ms.toFixed(1)} ms`,
+    };
+  };
+  const flatOut = async (): Promise<SendRow> => {
     const result = await autocannon({
       url: parley.url,
       connections,
       duration,
-      ...(overallRate ? { overallRate } : {}),
-      requests: [request],
+      requests: [
+        {
+          method: "POST",
+          path: "/chat/send",
+          setupRequest(req) {
+            const { token, body } = message(sent++);
+            req.headers = { "content-type": "application/json", authorization: `Bearer ${token}` };
+            req.body = JSON.stringify(body);
+            return req;
+          },
+        },
+      ],
     });
-    const sends = Math.max(1, result["2xx"]);
-    const cpu = cpuBetween(before, sampleCpu(process.cwd(), Boolean(external))).map(
-      ([role, seconds]): [string, number] => [role, (seconds * 1000) / sends],
-    );
-    results.push({ label, target: overallRate, result, cpu });
     const l = result.latency;
-    console.log(
-      `${label}: ${Math.round(result.requests.average)} req/s, p50 ${l.p50} ms, p99 ${l.p99} ms, p99.9 ${l.p99_9} ms, non-2xx ${result.non2xx}, errors ${result.errors}`,
-    );
+    return {
+      ok: result["2xx"],
+      achieved: Math.round(result.requests.average),
+      p50: l.p50,
+      p99: l.p99,
+      p999: l.p99_9,
+      failures: result.non2xx + result.errors,
+      note: ` (${connections} connections)`,
+    };
   };
 
   // Warm up JIT, caches and data keys before measuring.
-  await runOnce("warm-up", 500);
+  await measure("warm-up", 500, atRate(500));
   results.length = 0;
-  for (const rate of rates) await runOnce(`${rate}/s`, rate);
-  await runOnce("flat out");
+  for (const rate of rates) await measure(`${rate}/s`, rate, atRate(rate));
+  await measure("flat out", undefined, flatOut);
 
   const holds = results.filter(
     (r) =>
-      r.target !== undefined &&
-      r.result.requests.average >= r.target * 0.97 &&
-      r.result.non2xx === 0 &&
-      r.result.errors === 0 &&
-      r.result.latency.p99 <= 100,
+      r.target !== undefined && r.row.achieved >= r.target * 0.97 && r.row.failures === 0 && r.row.p99 <= 100,
   );
   writeReport({
     section: values.section,
@@ -129,17 +157,21 @@ try {
     users,
     connections,
     duration,
-    rows: results.map((r) => ({
-      label: r.label,
-      achieved: Math.round(r.result.requests.average),
-      p50: r.result.latency.p50,
-      p99: r.result.latency.p99,
-      p999: r.result.latency.p99_9,
-      failures: r.result.non2xx + r.result.errors,
-    })),
+    rows: results.map((r) => ({ label: r.label, ...r.row })),
     highestHeld: holds.length ? Math.max(...holds.map((r) => r.target ?? 0)) : 0,
     cpu: results.map((r) => ({ label: r.label, perSend: r.cpu })),
   });
 } finally {
   await parley.stop();
+}
+
+interface SendRow {
+  ok: number;
+  achieved: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  failures: number;
+  /** Printed after the figures (not in the report). */
+  note: string;
 }
