@@ -73,9 +73,12 @@ function roleOf(proc: string, repoDir: string): string | undefined {
 function cpuSecondsOf(proc: string): number | undefined {
   try {
     const stat = readFileSync(join(proc, "stat"), "utf8");
-    // Fields after the command name (which may hold spaces) start at state, field 3.
+    // Fields after the command name (which may hold spaces) start at state, field 3: utime, stime,
+    // then cutime, cstime — the children it has reaped. Those count too: PostgreSQL's backends come
+    // and go with the pools, and an exited one's CPU would otherwise vanish from the sum.
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+    const [utime, stime, cutime, cstime] = fields.slice(11, 15).map(Number);
+    return ((utime ?? 0) + (stime ?? 0) + (cutime ?? 0) + (cstime ?? 0)) / TICKS_PER_SECOND;
   } catch {
     return undefined;
   }

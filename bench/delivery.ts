@@ -27,6 +27,7 @@ import { buildCompiled } from "./compiled-build.js";
 import { sampleCpu } from "./cpu-accounting.js";
 import { type ProfileSummary, summarise, summaryMarkdown } from "./cpuprofile.js";
 import { census, growth, growthMarkdown } from "./heapsnapshot.js";
+import { bucketQuantile, histogramBuckets, metricsText } from "./histogram.js";
 import { pacedLoad, post, quantiles } from "./paced.js";
 import { writeSection } from "./report.js";
 import { type LatencyRun, latencySvg } from "./svg.js";
@@ -83,6 +84,9 @@ const LIMITS = {
   PARLEY_AUTH_LOGIN_LIMIT_PER_USERNAME: "1000000",
   LOG_LEVEL: "warn",
 };
+
+/** The gateway's send→deliver histogram (append → written to the stream), all transports. */
+const SEND_TO_DELIVER = "parley_events_send_to_deliver_seconds";
 
 const profileDir = join(REPO, ".bench", `profiles-${mode}-${Date.now().toString(36)}`);
 const heapDir = join(REPO, ".bench", `heap-${mode}-${Date.now().toString(36)}`);
@@ -317,32 +321,6 @@ function stream(url: string, token: string, cursor?: string) {
 // ---------------------------------------------------------------- measurements
 
 const ms = (x: number) => (Number.isNaN(x) ? "–" : x < 10 ? x.toFixed(1) : Math.round(x).toString());
-
-async function metricsText(admin: string): Promise<string> {
-  return (await fetch(`${admin}/metrics`)).text();
-}
-
-/** The gateway's send→deliver histogram (append → written to the stream), all transports. */
-function deliverBuckets(text: string): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const m of text.matchAll(
-    /parley_events_send_to_deliver_seconds_bucket\{[^}]*le="([^"]+)"[^}]*\} (\d+)/g,
-  )) {
-    const le = m[1] === "+Inf" ? Number.POSITIVE_INFINITY : Number(m[1]);
-    out.set(le, (out.get(le) ?? 0) + Number(m[2]));
-  }
-  return out;
-}
-/** A quantile from histogram deltas: the upper bound of the bucket it falls in (ms). */
-function bucketQuantile(before: Map<number, number>, after: Map<number, number>, q: number): number {
-  const les = [...after.keys()].sort((a, b) => a - b);
-  const total = (after.get(Number.POSITIVE_INFINITY) ?? 0) - (before.get(Number.POSITIVE_INFINITY) ?? 0);
-  if (total <= 0) return Number.NaN;
-  for (const le of les) {
-    if ((after.get(le) ?? 0) - (before.get(le) ?? 0) >= q * total) return le * 1000;
-  }
-  return Number.NaN;
-}
 
 /** Signals the gateway to write a heap snapshot (--heapsnapshot-signal) and returns its file. */
 async function heapSnapshot(target: Target): Promise<string> {
@@ -655,7 +633,7 @@ async function latency(target: Target, users: User[]) {
   );
 
   async function ladderStep(label: string, rate: number, seconds: number) {
-    const before = deliverBuckets(await metricsText(target.gatewayAdmin));
+    const before = histogramBuckets(await metricsText(target.gatewayAdmin), SEND_TO_DELIVER);
     const cpuBefore = parleyCpuSeconds();
     const sentAt = new Map<string, number>();
     let failures = 0;
@@ -692,7 +670,7 @@ async function latency(target: Target, users: User[]) {
       receipts.push(...got.filter(([tag]) => tag.startsWith(`b:${label}.`)));
     }
     const cpuMsPerMessage = ((parleyCpuSeconds() - cpuBefore) * 1000) / Math.max(1, acked);
-    const after = deliverBuckets(await metricsText(target.gatewayAdmin));
+    const after = histogramBuckets(await metricsText(target.gatewayAdmin), SEND_TO_DELIVER);
     const samples: [number, number][] = [];
     for (const [tag, at] of receipts) {
       const t0 = sentAt.get(tag);

@@ -9,6 +9,7 @@ import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { type CpuSample, cpuBetween, sampleCpu } from "./cpu-accounting.js";
+import { bucketQuantile, histogramBuckets, metricsText } from "./histogram.js";
 import { pacedLoad, post, quantiles } from "./paced.js";
 import { spawnParley } from "./parley-process.js";
 import { writeReport } from "./report.js";
@@ -23,12 +24,18 @@ const { values } = parseArgs({
     section: { type: "string", default: "send" },
     // Send each message with a clientMessageId, as the web app does (the idempotent path: SQL per send).
     "client-message-ids": { type: "boolean", default: false },
+    // The messages process's admin URL (a mesh): adds the persister's delay per step, from its
+    // parley_log_consumer_delay_seconds (durable append → written to history).
+    "messages-admin": { type: "string" },
   },
 });
 const users = Number(values.users);
 const duration = Number(values.duration);
 const rates = values.rates.split(",").map(Number);
 const connections = Number(values.connections);
+const messagesAdmin = values["messages-admin"];
+const PERSISTER_DELAY = "parley_log_consumer_delay_seconds";
+const PERSISTER = 'group="parley.persister"';
 
 const external = process.env.PARLEY_URL;
 // The send and login limits protect a real deployment; the bench sends far above them from one address.
@@ -80,13 +87,15 @@ try {
   const results: { label: string; target: number | undefined; row: SendRow; cpu: [string, number][] }[] = [];
   const measure = async (label: string, target: number | undefined, load: () => Promise<SendRow>) => {
     const before: CpuSample = sampleCpu(process.cwd(), Boolean(external));
+    const persisted = messagesAdmin ? await persisterDelay() : undefined;
     const row = await load();
+    if (persisted) row.persister = await persisted.after(row.ok);
     const cpu = cpuBetween(before, sampleCpu(process.cwd(), Boolean(external))).map(
       ([role, seconds]): [string, number] => [role, (seconds * 1000) / Math.max(1, row.ok)],
     );
     results.push({ label, target, row, cpu });
     console.log(
-      `${label}: ${row.achieved} sends/s, p50 ${row.p50} ms, p99 ${row.p99} ms, p99.9 ${row.p999} ms, failed ${row.failures}${row.note}`,
+      `${label}: ${row.achieved} sends/s, p50 ${row.p50} ms, p99 ${row.p99} ms, p99.9 ${row.p999} ms, failed ${row.failures}${row.note}${row.persister ? `, persister delay p50 / p99 ${row.persister} ms` : ""}`,
     );
   };
   const atRate = (rate: number) => async (): Promise<SendRow> => {
@@ -153,7 +162,7 @@ try {
   writeReport({
     section: values.section,
     machine: `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
-    command: `${external ? `PARLEY_URL=${external} ` : ""}npm run bench -- --users ${users} --duration ${duration} --rates ${rates.join(",")} --connections ${connections}${values["client-message-ids"] ? " --client-message-ids" : ""} --section ${values.section}`,
+    command: `${external ? `PARLEY_URL=${external} ` : ""}npm run bench -- --users ${users} --duration ${duration} --rates ${rates.join(",")} --connections ${connections}${values["client-message-ids"] ? " --client-message-ids" : ""}${messagesAdmin ? ` --messages-admin ${messagesAdmin}` : ""} --section ${values.section}`,
     users,
     connections,
     duration,
@@ -174,4 +183,32 @@ interface SendRow {
   failures: number;
   /** Printed after the figures (not in the report). */
   note: string;
+  /** The persister's delay over the step, p50 / p99 ms (bucket upper bounds), with --messages-admin. */
+  persister?: string;
+}
+
+/**
+ * The persister's delay histogram now; `after(sends)` waits until it has observed that many more
+ * records (each is observed when its batch is written, so the step's last ones come after it) — at
+ * most 30 s — and gives the delay's p50 / p99 over them.
+ */
+async function persisterDelay() {
+  const read = async () =>
+    histogramBuckets(await metricsText(messagesAdmin as string), PERSISTER_DELAY, PERSISTER);
+  const count = (buckets: Map<number, number>) => buckets.get(Number.POSITIVE_INFINITY) ?? 0;
+  const before = await read();
+  return {
+    async after(sends: number): Promise<string> {
+      let after = await read();
+      for (
+        const deadline = Date.now() + 30_000;
+        count(after) - count(before) < sends && Date.now() < deadline;
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        after = await read();
+      }
+      const ms = (q: number) => String(bucketQuantile(before, after, q));
+      return `${ms(0.5)} / ${ms(0.99)}`;
+    },
+  };
 }

@@ -46,16 +46,16 @@ export const consumerLag = new Gauge({
   registers: [registry],
 });
 
-/** Append → handled and committed, per record: how far behind a consumer (e.g. the persister) runs. */
+/** Append → handled, per record: how far behind a consumer (e.g. the persister) runs. */
 export const consumerDelay = new Histogram({
   name: "parley_log_consumer_delay_seconds",
-  help: "Time from a record's durable append to its consumer group committing it, by group and topic.",
+  help: "Time from a record's durable append to its consumer group having handled it (its offset is committed within 200 ms after), by group and topic.",
   labelNames: ["group", "topic"] as const,
   buckets: [...latencyBuckets, 10, 30, 60],
   registers: [registry],
 });
 
-/** Observes each record's append → commit time once its batch is committed. */
+/** Observes each record's append → handled time once its batch is handled (its commit follows). */
 export function observeConsumerDelay(group: string, topic: string, appendTimes: number[]): void {
   const now = Date.now();
   const histogram = consumerDelay.labels({ group, topic });
