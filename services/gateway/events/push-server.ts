@@ -9,6 +9,7 @@ import {
   PushResponseSchema,
   type UserEvent,
 } from "../../gen/es/parley/internal/v1/delivery_pb.js";
+import { GRPC_SHARED_OPTIONS } from "../../kit/grpc/options.js";
 import type { Logger } from "../../kit/logger.js";
 import { SpanKind, tracer } from "../../kit/tracing.js";
 
@@ -59,7 +60,7 @@ export async function startPushServer(options: {
   deliver: (events: UserEvent[]) => number;
   logger: Logger;
 }): Promise<PushServer> {
-  const server = new Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 });
+  const server = new Server({ ...GRPC_SHARED_OPTIONS, "grpc.max_receive_message_length": 16 * 1024 * 1024 });
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
   health.addToServer(server);
   const calls = new Set<ServerDuplexStream<PushRequest, PushResponse>>();

@@ -12,6 +12,7 @@ import { SpanKind } from "@opentelemetry/api";
 import { fromGrpcError } from "../errors.js";
 import { rpcDuration } from "../metrics.js";
 import { injectTraceContext, inSpan } from "../tracing.js";
+import { GRPC_SHARED_OPTIONS } from "./options.js";
 import { CLIENT_ADDRESS_HEADER } from "./server.js";
 
 type ClientConstructor<C> = new (
@@ -23,6 +24,7 @@ type ClientConstructor<C> = new (
 /** A client for `address`; channels are cheap to keep and reconnect by themselves. */
 export function createClient<C extends Client>(Ctor: ClientConstructor<C>, address: string): C {
   return new Ctor(address, credentials.createInsecure(), {
+    ...GRPC_SHARED_OPTIONS,
     "grpc.keepalive_time_ms": 30_000,
     "grpc.max_receive_message_length": 4 * 1024 * 1024,
   });

@@ -17,6 +17,7 @@ import { toGrpcError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { rpcDuration } from "../metrics.js";
 import { extractTraceContext, inSpan } from "../tracing.js";
+import { GRPC_SHARED_OPTIONS } from "./options.js";
 
 export const PROTO_ROOT = fileURLToPath(new URL("../../../proto", import.meta.url));
 
@@ -66,7 +67,7 @@ export interface RunningGrpcServer {
 export const CLIENT_ADDRESS_HEADER = "x-parley-client-address";
 
 export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
-  const server = new Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024 });
+  const server = new Server({ ...GRPC_SHARED_OPTIONS, "grpc.max_receive_message_length": 4 * 1024 * 1024 });
   const health = new HealthImplementation({ "": "NOT_SERVING" });
   health.addToServer(server);
   const reflection = new ReflectionService(
