@@ -24,12 +24,12 @@ import { parseArgs } from "node:util";
 import WebSocket from "ws";
 import { freePorts } from "../scripts/mesh/plan.js";
 import { buildCompiled } from "./compiled-build.js";
-import { sampleCpu } from "./cpu-accounting.js";
+import { cpuBetween, sampleCpu } from "./cpu-accounting.js";
 import { type ProfileSummary, summarise, summaryMarkdown } from "./cpuprofile.js";
 import { census, growth, growthMarkdown } from "./heapsnapshot.js";
 import { bucketQuantile, histogramBuckets, metricsText } from "./histogram.js";
 import { pacedLoad, post, quantiles } from "./paced.js";
-import { writeSection } from "./report.js";
+import { cpuTable, writeSection } from "./report.js";
 import { type LatencyRun, latencySvg } from "./svg.js";
 
 const REPO = join(import.meta.dirname, "..");
@@ -579,6 +579,7 @@ async function latency(target: Target, users: User[]) {
   const client = new ClientProcess();
   const runs: LatencyRun[] = [];
   const rows: string[] = [];
+  const cpuSteps: Parameters<typeof cpuTable>[0] = [];
   let saturatedAt: number | undefined;
   try {
     const opened = await client.open(
@@ -596,6 +597,7 @@ async function latency(target: Target, users: User[]) {
       const step = await ladderStep(`r${rate}`, rate, duration);
       runs.push({ label: `${rate}/s`, samples: step.samples });
       rows.push(step.row);
+      cpuSteps.push(step.cpu);
       log(step.row);
       if (step.saturated) {
         saturatedAt = rate;
@@ -627,6 +629,7 @@ async function latency(target: Target, users: User[]) {
       saturatedAt
         ? `Saturated at ${saturatedAt}/s offered (acked rate < 90 % of offered or p99 > 2 s): the ladder stopped there.`
         : "Did not saturate within the ladder.",
+      ...cpuTable(cpuSteps),
       "",
       `Plot: [docs/delivery-latency-${mode}.svg](delivery-latency-${mode}.svg)`,
     ].join("\n"),
@@ -635,6 +638,7 @@ async function latency(target: Target, users: User[]) {
   async function ladderStep(label: string, rate: number, seconds: number) {
     const before = histogramBuckets(await metricsText(target.gatewayAdmin), SEND_TO_DELIVER);
     const cpuBefore = parleyCpuSeconds();
+    const rolesBefore = sampleCpu(REPO, mode === "mesh");
     const sentAt = new Map<string, number>();
     let failures = 0;
     const start = now();
@@ -670,6 +674,9 @@ async function latency(target: Target, users: User[]) {
       receipts.push(...got.filter(([tag]) => tag.startsWith(`b:${label}.`)));
     }
     const cpuMsPerMessage = ((parleyCpuSeconds() - cpuBefore) * 1000) / Math.max(1, acked);
+    const perSend = cpuBetween(rolesBefore, sampleCpu(REPO, mode === "mesh")).map(
+      ([role, seconds]): [string, number] => [role, (seconds * 1000) / Math.max(1, acked)],
+    );
     const after = histogramBuckets(await metricsText(target.gatewayAdmin), SEND_TO_DELIVER);
     const samples: [number, number][] = [];
     for (const [tag, at] of receipts) {
@@ -681,7 +688,7 @@ async function latency(target: Target, users: User[]) {
     const ackRate = acked / issuedFor;
     const saturated = ackRate < rate * 0.9 || d.p99 > 2000;
     const row = `| ${rate} | ${Math.round(ackRate)} | ${ms(a.p50)} / ${ms(a.p99)} | ${ms(d.p50)} | **${ms(d.p99)}** | ${ms(d.p999)} | ${receipts.length}/${acked * 2} | ${failed + skipped} | ${ms(bucketQuantile(before, after, 0.5))} / ${ms(bucketQuantile(before, after, 0.99))} | ${cpuMsPerMessage.toFixed(2)} |`;
-    return { samples, row, saturated };
+    return { samples, row, saturated, cpu: { label: `${rate}/s`, perSend } };
   }
 }
 

@@ -73,7 +73,7 @@ export function writeReport(report: SendReport): void {
 }
 
 /** CPU ms per send by role: the columns are the roles of the step that used the most in all. */
-function cpuTable(steps: NonNullable<SendReport["cpu"]>): string[] {
+export function cpuTable(steps: NonNullable<SendReport["cpu"]>): string[] {
   const totals = new Map<string, number>();
   for (const step of steps)
     for (const [role, ms] of step.perSend) totals.set(role, (totals.get(role) ?? 0) + ms);
