@@ -73,6 +73,7 @@ export async function startParley(options: StartOptions = {}): Promise<RunningPa
     grpcBind: (service) =>
       env[`PARLEY_${service.toUpperCase()}_LISTEN`] ??
       `${grpcHost}:${allInOne ? 0 : DEFAULT_GRPC_PORTS[service]}`,
+    allTargetsStarted: () => phase !== "starting",
   };
 
   const running: { name: string; module: RunningModule }[] = [];

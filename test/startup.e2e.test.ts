@@ -34,7 +34,7 @@ describe("the launcher", () => {
       env: {
         ...process.env,
         PORT: String(port),
-        PARLEY_ADMIN_PORT: "0",
+        PARLEY_ADMIN_PORT: String(port + 1),
         PARLEY_DATA_DIR: dataDir,
         LOG_LEVEL: "warn",
       },
@@ -47,6 +47,12 @@ describe("the launcher", () => {
     const readyAt = await poll(`${base}/readyz`, (s) => s === 200, 60_000);
     expect(readyAt).toBe(200);
     expect([200, 503]).toContain(firstReady.status);
+    // Ready means every target of the process has started, not only the services the gateway
+    // asks: event streams need presence and delivery, which start after them.
+    const admin = (await (await fetch(`http://127.0.0.1:${port + 1}/readyz`)).json()) as {
+      targets: Record<string, string>;
+    };
+    expect(Object.values(admin.targets).every((state) => state === "started")).toBe(true);
 
     const exited = new Promise<number | null>((resolve) => child?.once("exit", (code) => resolve(code)));
     const stopping = Date.now();

@@ -38,6 +38,7 @@ export const gatewayModule: ParleyModule = {
           readinessTimeoutMs: config.readinessTimeoutMs,
           jwksMaxAgeSeconds: config.jwksMaxAgeSeconds,
           draining: () => draining,
+          starting: () => ctx.allTargetsStarted?.() === false,
         }),
       ],
       verifier: ctx.verifier,

@@ -33,6 +33,12 @@ export interface ModuleContext {
   redisKeyPrefix?: string;
   /** The bind address for a service's gRPC server. */
   grpcBind(service: ServiceName): string;
+  /**
+   * False while targets of this process are still starting (the gateway listens first). The
+   * gateway's /readyz waits for it: in one process, event streams need presence and delivery,
+   * which start after the services /readyz asks.
+   */
+  allTargetsStarted?(): boolean;
 }
 
 export interface RunningModule {

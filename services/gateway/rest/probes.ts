@@ -8,6 +8,8 @@ export interface ProbeOptions {
   jwksMaxAgeSeconds: number;
   /** True once stopping has begun: load balancers should stop sending new requests. */
   draining: () => boolean;
+  /** True while other targets of this process are still starting (all-in-one). */
+  starting: () => boolean;
 }
 
 /** Liveness, readiness and the public signing keys. */
@@ -27,6 +29,7 @@ export function probeRoutes(upstreams: Upstreams, options: ProbeOptions): RestRo
       auth: false,
       async handle() {
         if (options.draining()) return { status: 503, body: { status: "draining", services: {} } };
+        if (options.starting()) return { status: 503, body: { status: "starting", services: {} } };
         const readiness = await checkReadiness(upstreams, options.readinessTimeoutMs);
         return {
           status: readiness.ready ? 200 : 503,
