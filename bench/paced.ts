@@ -1,8 +1,9 @@
 import { Agent, request } from "node:http";
 
 /**
- * Open-loop load at a fixed rate, evenly paced: request k is due at start + k / rate and is issued
- * on the first tick (every 2 ms) at or after that, whether or not earlier ones have answered — as
+ * Open-loop load at a fixed rate, evenly paced: request k (of rate × seconds) is due at
+ * start + k / rate and is issued on the first tick (every 2 ms) at or after that, whether or not
+ * earlier ones have answered — as
  * many independent clients would. autocannon's `overallRate` is not this: each connection sends its
  * quota for the second back to back and then waits, so "100/s" is a burst of 100 at the top of every
  * second (queueing that inflates the p99, batching that deflates the CPU per request).
@@ -17,7 +18,7 @@ export interface PacedStep {
   latenciesMs: number[];
   /** How late the generator issued requests (ms, 99th percentile): the pacing's own error. */
   lateP99Ms: number;
-  /** Seconds spent issuing (the step's length as run). */
+  /** The step's length as run: `seconds`, or longer when the generator fell behind. */
   seconds: number;
 }
 
@@ -39,17 +40,16 @@ export async function pacedLoad(options: {
   let skipped = 0;
   let inFlight = 0;
   let issued = 0;
+  // Exactly this many, whatever the ticks do: a late last tick still issues the step's quota.
+  const total = Math.round(seconds * rate);
   const start = performance.now();
+  let lastIssued = start;
   await new Promise<void>((resolve) => {
     const timer = setInterval(() => {
       const now = performance.now();
       const elapsed = (now - start) / 1000;
-      if (elapsed >= seconds) {
-        clearInterval(timer);
-        resolve();
-        return;
-      }
-      for (const due = Math.floor(elapsed * rate); issued < due; ) {
+      // Request k is due at k ÷ rate: issue every one due by now.
+      for (; issued < total && issued <= elapsed * rate; lastIssued = now) {
         const k = issued++;
         if (inFlight >= maxInFlight) {
           skipped++;
@@ -70,9 +70,14 @@ export async function pacedLoad(options: {
           }),
         );
       }
+      if (issued === total) {
+        clearInterval(timer);
+        resolve();
+      }
     }, TICK_MS);
   });
-  const issuedFor = (performance.now() - start) / 1000;
+  // The step's length as run: `seconds` when the generator kept time, longer when it fell behind.
+  const issuedFor = (lastIssued - start) / 1000 + 1 / rate;
   await Promise.all(pending);
   return { ok, failed, skipped, latenciesMs, lateP99Ms: quantiles(lateMs).p99, seconds: issuedFor };
 }
