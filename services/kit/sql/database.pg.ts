@@ -65,9 +65,22 @@ export async function openPostgres(
   const entry = { store, pool };
   pools.add(entry);
 
-  const executor = (client: pg.PoolClient): SqlExecutor => ({
-    query: async <T>(sql: string, params?: unknown[]) => (await client.query(sql, params)).rows as T[],
-  });
+  /**
+   * A transaction's statements, one at a time in the order issued (the contract lets callers not
+   * await each): node-postgres's own queue of concurrent queries on one client is deprecated.
+   */
+  const executor = (client: pg.PoolClient): SqlExecutor => {
+    let previous: Promise<unknown> = Promise.resolve();
+    return {
+      query: <T>(sql: string, params?: unknown[]) => {
+        const result = previous.then(() => client.query(sql, params));
+        // A failed statement fails only its own caller; the next still runs (and PostgreSQL
+        // refuses it in an aborted transaction, as it would have).
+        previous = result.catch(() => {});
+        return result.then((r) => r.rows as T[]);
+      },
+    };
+  };
 
   return {
     query: <T>(sql: string, params?: unknown[]) =>
