@@ -199,13 +199,6 @@ function threadName(processName: string, file: string): string {
   return thread === "0" ? processName : `${processName} worker thread ${thread}`;
 }
 
-/** Parley's CPU seconds so far, every process and thread of it (bench/cpu-accounting.ts). */
-function parleyCpuSeconds(): number {
-  let seconds = 0;
-  for (const [role, s] of sampleCpu(REPO, false)) if (role.startsWith("parley")) seconds += s;
-  return seconds;
-}
-
 // ---------------------------------------------------------------- clients
 
 interface User {
@@ -637,7 +630,6 @@ async function latency(target: Target, users: User[]) {
 
   async function ladderStep(label: string, rate: number, seconds: number) {
     const before = histogramBuckets(await metricsText(target.gatewayAdmin), SEND_TO_DELIVER);
-    const cpuBefore = parleyCpuSeconds();
     const rolesBefore = sampleCpu(REPO, mode === "mesh");
     const sentAt = new Map<string, number>();
     let failures = 0;
@@ -673,9 +665,12 @@ async function latency(target: Target, users: User[]) {
       if (got.length) quietSince = Date.now();
       receipts.push(...got.filter(([tag]) => tag.startsWith(`b:${label}.`)));
     }
-    const cpuMsPerMessage = ((parleyCpuSeconds() - cpuBefore) * 1000) / Math.max(1, acked);
     const perSend = cpuBetween(rolesBefore, sampleCpu(REPO, mode === "mesh")).map(
       ([role, seconds]): [string, number] => [role, (seconds * 1000) / Math.max(1, acked)],
+    );
+    const cpuMsPerMessage = perSend.reduce(
+      (sum, [role, ms]) => (role.startsWith("parley") ? sum + ms : sum),
+      0,
     );
     const after = histogramBuckets(await metricsText(target.gatewayAdmin), SEND_TO_DELIVER);
     const samples: [number, number][] = [];

@@ -1,5 +1,6 @@
 import { createServer, type Server } from "node:http";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { COMMIT_INTERVAL_MS } from "./log/log.js";
 
 /** The process's one registry: every target in the process reports here, labelled by service. */
 export const registry = new Registry();
@@ -49,7 +50,7 @@ export const consumerLag = new Gauge({
 /** Append → handled, per record: how far behind a consumer (e.g. the persister) runs. */
 export const consumerDelay = new Histogram({
   name: "parley_log_consumer_delay_seconds",
-  help: "Time from a record's durable append to its consumer group having handled it (its offset is committed within 200 ms after), by group and topic.",
+  help: `Time from a record's durable append to its consumer group having handled it (its offset is committed within ${COMMIT_INTERVAL_MS} ms after), by group and topic.`,
   labelNames: ["group", "topic"] as const,
   buckets: [...latencyBuckets, 10, 30, 60],
   registers: [registry],
