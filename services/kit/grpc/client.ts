@@ -12,6 +12,7 @@ import { SpanKind } from "@opentelemetry/api";
 import { fromGrpcError } from "../errors.js";
 import { rpcDuration } from "../metrics.js";
 import { injectTraceContext, inSpan } from "../tracing.js";
+import { inProcessInterceptor, MAX_MESSAGE_BYTES } from "./in-process.js";
 import { GRPC_SHARED_OPTIONS } from "./options.js";
 import { CLIENT_ADDRESS_HEADER } from "./server.js";
 
@@ -21,12 +22,16 @@ type ClientConstructor<C> = new (
   options?: Partial<ClientOptions>,
 ) => C;
 
-/** A client for `address`; channels are cheap to keep and reconnect by themselves. */
+/**
+ * A client for `address`; channels are cheap to keep and reconnect by themselves. Unary calls to a
+ * server of this same process skip the network (in-process.ts).
+ */
 export function createClient<C extends Client>(Ctor: ClientConstructor<C>, address: string): C {
   return new Ctor(address, credentials.createInsecure(), {
     ...GRPC_SHARED_OPTIONS,
     "grpc.keepalive_time_ms": 30_000,
-    "grpc.max_receive_message_length": 4 * 1024 * 1024,
+    "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+    interceptors: [inProcessInterceptor(address)],
   });
 }
 

@@ -13,10 +13,11 @@ import { SpanKind } from "@opentelemetry/api";
 import { HealthImplementation } from "grpc-health-check";
 import { bearerToken, type Principal, type TokenVerifier } from "../auth-verifier.js";
 import { asServiceError } from "../dependencies.js";
-import { toGrpcError } from "../errors.js";
+import { type GrpcErrorShape, toGrpcError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { rpcDuration } from "../metrics.js";
 import { extractTraceContext, inSpan } from "../tracing.js";
+import { type InProcessMethod, MAX_MESSAGE_BYTES, registerInProcess } from "./in-process.js";
 import { GRPC_SHARED_OPTIONS } from "./options.js";
 
 export const PROTO_ROOT = fileURLToPath(new URL("../../../proto", import.meta.url));
@@ -67,7 +68,7 @@ export interface RunningGrpcServer {
 export const CLIENT_ADDRESS_HEADER = "x-parley-client-address";
 
 export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
-  const server = new Server({ ...GRPC_SHARED_OPTIONS, "grpc.max_receive_message_length": 4 * 1024 * 1024 });
+  const server = new Server({ ...GRPC_SHARED_OPTIONS, "grpc.max_receive_message_length": MAX_MESSAGE_BYTES });
   const health = new HealthImplementation({ "": "NOT_SERVING" });
   health.addToServer(server);
   const reflection = new ReflectionService(
@@ -75,8 +76,11 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   );
   reflection.addToServer(server);
 
+  const served = new Map<string, InProcessMethod>();
   for (const binding of options.services) {
-    server.addService(binding.definition, wrapService(binding, options));
+    const methods = serveService(binding, options);
+    server.addService(binding.definition, grpcImplementation(binding, methods));
+    for (const [path, method] of methods) served.set(path, method);
     health.setStatus(binding.name, "NOT_SERVING");
   }
 
@@ -89,12 +93,14 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   for (const binding of options.services) health.setStatus(binding.name, "SERVING");
   const host = options.bind.slice(0, options.bind.lastIndexOf(":"));
   const address = `${host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host}:${port}`;
+  const unregister = registerInProcess(address, served);
   options.logger.info({ target: options.target, address }, "gRPC server listening");
 
   return {
     address,
     health,
     async stop(graceMs) {
+      unregister();
       health.setStatus("", "NOT_SERVING");
       for (const binding of options.services) health.setStatus(binding.name, "NOT_SERVING");
       await new Promise<void>((resolve) => {
@@ -111,11 +117,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   };
 }
 
-function wrapService(binding: ServiceBinding, options: GrpcServerOptions) {
-  const implementation: Record<
-    string,
-    (call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) => void
-  > = {};
+/** Each unary method of a binding as the server runs it, by its path. */
+function serveService(binding: ServiceBinding, options: GrpcServerOptions): Map<string, InProcessMethod> {
+  const methods = new Map<string, InProcessMethod>();
   const publicMethods = new Set(binding.publicMethods ?? []);
   for (const [method, definition] of Object.entries(binding.definition)) {
     const handler = binding.handlers[method];
@@ -123,43 +127,64 @@ function wrapService(binding: ServiceBinding, options: GrpcServerOptions) {
     const path = definition.path;
     const methodName = path.slice(path.lastIndexOf("/") + 1);
     const needsUser = binding.access === "user" && !publicMethods.has(method);
-    implementation[method] = (call, callback) => {
+    const observe = (code: string, started: number) =>
+      rpcDuration.observe(
+        { service: binding.name, method: methodName, code, side: "server" },
+        (performance.now() - started) / 1000,
+      );
+    const serve = (request: unknown, metadata: Metadata): Promise<unknown> => {
       const started = performance.now();
-      const parent = extractTraceContext(call.metadata);
-      inSpan(
+      const parent = extractTraceContext(metadata);
+      return inSpan(
         path.slice(1),
         { kind: SpanKind.SERVER, parent, attributes: { "rpc.system": "grpc" } },
         async () => {
           const principal = needsUser
-            ? await options.verifier.verify(bearerToken(String(call.metadata.get("authorization")[0] ?? "")))
+            ? await options.verifier.verify(bearerToken(String(metadata.get("authorization")[0] ?? "")))
             : undefined;
-          const clientAddress = call.metadata.get(CLIENT_ADDRESS_HEADER)[0];
-          return handler(call.request, {
+          const clientAddress = metadata.get(CLIENT_ADDRESS_HEADER)[0];
+          return handler(request, {
             principal,
-            metadata: call.metadata,
+            metadata,
             clientAddress: clientAddress === undefined ? undefined : String(clientAddress),
           });
         },
       ).then(
         (response) => {
-          rpcDuration.observe(
-            { service: binding.name, method: methodName, code: "OK", side: "server" },
-            (performance.now() - started) / 1000,
-          );
-          callback(null, response);
+          observe("OK", started);
+          return response;
         },
         (err: unknown) => {
           const domain = asServiceError(err);
           if (domain.code === "internal")
             options.logger.error({ err, method: path }, "unexpected error in handler");
-          rpcDuration.observe(
-            { service: binding.name, method: methodName, code: domain.code, side: "server" },
-            (performance.now() - started) / 1000,
-          );
-          callback(toGrpcError(domain), null);
+          observe(domain.code, started);
+          throw toGrpcError(domain);
         },
       );
     };
+    methods.set(path, {
+      requestDeserialize: definition.requestDeserialize,
+      responseSerialize: definition.responseSerialize,
+      serve,
+    });
+  }
+  return methods;
+}
+
+/** The grpc-js implementation object of served methods. */
+function grpcImplementation(binding: ServiceBinding, methods: Map<string, InProcessMethod>) {
+  const implementation: Record<
+    string,
+    (call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) => void
+  > = {};
+  for (const [method, definition] of Object.entries(binding.definition)) {
+    const { serve } = methods.get(definition.path) as InProcessMethod;
+    implementation[method] = (call, callback) =>
+      serve(call.request, call.metadata).then(
+        (response) => callback(null, response),
+        (failure: GrpcErrorShape) => callback(failure, null),
+      );
   }
   return implementation;
 }
