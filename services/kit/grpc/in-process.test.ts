@@ -63,6 +63,11 @@ describe("in-process gRPC calls", () => {
     try {
       const response = await call(client, "encrypt", { message: "hello" }, { timeoutMs: 2_000 });
       expect(response).toEqual({ encryptedMessage: "hello|" });
+      // The same through grpc-js's own client method, which call() uses too.
+      const viaGrpcJs = await new Promise((resolve, reject) =>
+        client.encrypt({ message: "raw" }, (err, answer) => (err ? reject(err) : resolve(answer))),
+      );
+      expect(viaGrpcJs).toEqual({ encryptedMessage: "raw|" });
       // Decrypt is not registered: it goes to the network, where nobody answers.
       const missing = await callError(
         call(client, "decrypt", { encryptedMessage: "x" }, { timeoutMs: 2_000 }),

@@ -6,14 +6,13 @@ import {
   Metadata,
   status,
 } from "@grpc/grpc-js";
-import type { GrpcErrorShape } from "../errors.js";
 
 type InterceptingCallInterface = ConstructorParameters<typeof InterceptingCall>[0];
 
 /** The largest message either side accepts, as the channels and servers are configured. */
 export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 
-/** One unary method as its server runs it: token check, span, metrics; rejects with a gRPC status. */
+/** One unary method as its server runs it: token check, span, metrics; rejects with a CallStatus. */
 export interface InProcessMethod {
   requestDeserialize(bytes: Buffer): unknown;
   responseSerialize(response: unknown): Buffer;
@@ -31,12 +30,74 @@ export function registerInProcess(address: string, methods: Map<string, InProces
   };
 }
 
+/** The method of a server in this process that a call of `path` to `address` reaches, if any. */
+function inProcessMethod(address: string, path: string): InProcessMethod | undefined {
+  return servers.get(address)?.get(path);
+}
+
+/** The client's half of a unary method: how it writes requests and reads responses. */
+interface ClientCodec {
+  requestSerialize(request: never): Buffer;
+  responseDeserialize(bytes: Buffer): unknown;
+}
+
+/** A failed call as grpc-js reports it. */
+interface CallStatus {
+  code: status;
+  details: string;
+  metadata: Metadata;
+}
+
 /**
- * A client interceptor that, when the server a channel dials runs in this very process, hands a
- * unary call to it directly instead of over loopback HTTP/2. The call stays a gRPC call in every
- * way a caller or handler can see: the request and the response are serialized and parsed by the
- * same codecs, size limits and deadlines hold, errors arrive as the same statuses, metadata (token,
- * client address, trace context) reaches the handler. What goes is the transport: the HTTP/2
+ * A unary call handed to a server of this process, as a gRPC call in every way a caller or handler
+ * can see: the request and the response are written and read by the client's and the server's
+ * codecs (bytes in between, so neither side shares the other's objects), the 4 MiB limit and the
+ * deadline hold, and failures are the statuses the network would carry (rejects with a CallStatus).
+ * Metadata (token, client address, trace context) reaches the handler as sent.
+ */
+function invokeInProcess(
+  method: InProcessMethod,
+  codec: ClientCodec,
+  request: unknown,
+  metadata: Metadata,
+  deadline: number,
+): Promise<unknown> {
+  let bytes: Buffer;
+  let decoded: unknown;
+  try {
+    bytes = codec.requestSerialize(request as never);
+  } catch (err) {
+    return failed(status.INTERNAL, `Request message serialization failure: ${(err as Error).message}`);
+  }
+  if (bytes.length > MAX_MESSAGE_BYTES) return failed(status.RESOURCE_EXHAUSTED, tooLarge(bytes.length));
+  try {
+    decoded = method.requestDeserialize(bytes);
+  } catch {
+    return failed(status.INTERNAL, "Error deserializing request");
+  }
+  const answer = method.serve(decoded, metadata).then((response) => {
+    const out = method.responseSerialize(response);
+    if (out.length > MAX_MESSAGE_BYTES) throw callStatus(status.RESOURCE_EXHAUSTED, tooLarge(out.length));
+    try {
+      return codec.responseDeserialize(out);
+    } catch (err) {
+      throw callStatus(status.INTERNAL, `Response message parsing error: ${(err as Error).message}`);
+    }
+  });
+  if (deadline === Infinity) return answer;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(callStatus(status.DEADLINE_EXCEEDED, "Deadline exceeded")),
+      deadline - Date.now(),
+    );
+  });
+  return Promise.race([answer, late]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * A client interceptor that hands a unary call to a server of this very process instead of
+ * dialling it over loopback HTTP/2 (invokeInProcess). What goes is the transport: the HTTP/2
  * streams, frames and server call objects that made the all-in-one process's garbage collector
  * its main source of latency. A server that is not in this process, or has stopped, is dialled.
  */
@@ -46,19 +107,19 @@ export function inProcessInterceptor(address: string): Interceptor {
     const method =
       definition.requestStream || definition.responseStream
         ? undefined
-        : servers.get(address)?.get(definition.path);
+        : inProcessMethod(address, definition.path);
     return new InterceptingCall(
       method ? new InProcessUnaryCall(method, options, address) : nextCall(options),
     );
   };
 }
 
+/** A grpc-js call object over invokeInProcess, for callers that use grpc-js's client methods. */
 class InProcessUnaryCall implements InterceptingCallInterface {
   private listener: Partial<InterceptingListener> | undefined;
   private metadata = new Metadata();
-  private request: Buffer | undefined;
+  private request: unknown;
   private finished = false;
-  private timer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly method: InProcessMethod,
@@ -69,22 +130,10 @@ class InProcessUnaryCall implements InterceptingCallInterface {
   start(metadata: Metadata, listener?: Partial<InterceptingListener>): void {
     this.metadata = metadata;
     this.listener = listener;
-    const deadline = this.options.deadline;
-    const due = deadline === undefined ? Infinity : deadline instanceof Date ? deadline.getTime() : deadline;
-    if (due !== Infinity) {
-      this.timer = setTimeout(
-        () => this.finish(status.DEADLINE_EXCEEDED, "Deadline exceeded"),
-        due - Date.now(),
-      );
-    }
   }
 
   sendMessageWithContext(_context: unknown, message: unknown): void {
-    try {
-      this.request = this.options.method_definition.requestSerialize(message);
-    } catch (err) {
-      this.finish(status.INTERNAL, `Request message serialization failure: ${(err as Error).message}`);
-    }
+    this.request = message;
   }
 
   sendMessage(message: unknown): void {
@@ -92,27 +141,21 @@ class InProcessUnaryCall implements InterceptingCallInterface {
   }
 
   halfClose(): void {
-    const bytes = this.request;
-    if (this.finished || bytes === undefined) return;
-    if (bytes.length > MAX_MESSAGE_BYTES) {
-      this.finish(status.RESOURCE_EXHAUSTED, tooLarge(bytes.length));
-      return;
-    }
-    let request: unknown;
-    try {
-      request = this.method.requestDeserialize(bytes);
-    } catch {
-      this.finish(status.INTERNAL, "Error deserializing request");
-      return;
-    }
-    this.method.serve(request, this.metadata).then(
-      (response) => this.respond(response),
-      (failure: GrpcErrorShape) => this.finish(failure.code, failure.details, failure.metadata),
+    const deadline = this.options.deadline;
+    const due = deadline === undefined ? Infinity : deadline instanceof Date ? deadline.getTime() : deadline;
+    invokeInProcess(this.method, this.options.method_definition, this.request, this.metadata, due).then(
+      (response) => {
+        if (this.finished) return;
+        this.listener?.onReceiveMetadata?.(new Metadata());
+        this.listener?.onReceiveMessage?.(response);
+        this.finish(callStatus(status.OK, "OK"));
+      },
+      (failure: CallStatus) => this.finish(failure),
     );
   }
 
   cancelWithStatus(code: status, details: string): void {
-    this.finish(code, details);
+    this.finish(callStatus(code, details));
   }
 
   getPeer(): string {
@@ -125,31 +168,19 @@ class InProcessUnaryCall implements InterceptingCallInterface {
     return null;
   }
 
-  private respond(response: unknown): void {
-    if (this.finished) return;
-    let message: unknown;
-    try {
-      const bytes = this.method.responseSerialize(response);
-      if (bytes.length > MAX_MESSAGE_BYTES) {
-        this.finish(status.RESOURCE_EXHAUSTED, tooLarge(bytes.length));
-        return;
-      }
-      message = this.options.method_definition.responseDeserialize(bytes);
-    } catch (err) {
-      this.finish(status.INTERNAL, `Response message parsing error: ${(err as Error).message}`);
-      return;
-    }
-    this.listener?.onReceiveMetadata?.(new Metadata());
-    this.listener?.onReceiveMessage?.(message);
-    this.finish(status.OK, "OK");
-  }
-
-  private finish(code: status, details: string, metadata = new Metadata()): void {
+  private finish(outcome: CallStatus): void {
     if (this.finished) return;
     this.finished = true;
-    clearTimeout(this.timer);
-    this.listener?.onReceiveStatus?.({ code, details, metadata });
+    this.listener?.onReceiveStatus?.(outcome);
   }
+}
+
+function callStatus(code: status, details: string): CallStatus {
+  return { code, details, metadata: new Metadata() };
+}
+
+function failed(code: status, details: string): Promise<never> {
+  return Promise.reject(callStatus(code, details));
 }
 
 function tooLarge(bytes: number): string {
