@@ -124,6 +124,7 @@ describe("in-process gRPC calls", () => {
 
 describe("a Parley gRPC server called from its own process", () => {
   let server: RunningGrpcServer;
+  let verifier: TokenVerifier;
   let signToken: (userId: string) => Promise<string>;
 
   beforeAll(async () => {
@@ -139,27 +140,8 @@ describe("a Parley gRPC server called from its own process", () => {
         .setIssuedAt()
         .setExpirationTime("5m")
         .sign(pair.privateKey);
-    server = await startGrpcServer({
-      target: "crypto",
-      bind: "127.0.0.1:0",
-      protoFiles: ["parley/v1/crypto.proto"],
-      verifier: new TokenVerifier({ fetchKeys: async () => [jwk] }),
-      logger: createLogger({ level: "silent" }),
-      services: [
-        {
-          definition: CryptoServiceService,
-          name: "parley.v1.CryptoService",
-          access: "user",
-          handlers: {
-            encrypt: async (request: EncryptRequest, ctx) => {
-              if (request.message === "missing") throw new DomainError("not_found", "no such thing");
-              return { encryptedMessage: `${ctx.principal?.userId}:${request.message}:${ctx.clientAddress}` };
-            },
-            decrypt: async () => ({ message: "" }),
-          },
-        },
-      ],
-    });
+    verifier = new TokenVerifier({ fetchKeys: async () => [jwk] });
+    server = await startCryptoServer(verifier);
   });
 
   afterAll(() => server.stop(1_000));
@@ -200,6 +182,22 @@ describe("a Parley gRPC server called from its own process", () => {
     }
   });
 
+  it("goes to the network once its server has stopped, and fails there as a stopped server does", async () => {
+    const stopping = await startCryptoServer(verifier);
+    const client = createClient(CryptoServiceClient, stopping.address);
+    const token = await signToken("user-9");
+    try {
+      expect(await call(client, "encrypt", { message: "up" }, { token })).toEqual({
+        encryptedMessage: "user-9:up:undefined",
+      });
+      await stopping.stop(1_000);
+      const down = await callError(call(client, "encrypt", { message: "down" }, { token, timeoutMs: 2_000 }));
+      expect(down.code).toBe("unavailable");
+    } finally {
+      client.close();
+    }
+  });
+
   it("counts an in-process call in the server's and the client's RPC latency metrics", async () => {
     const count = async (side: string) =>
       (await rpcDuration.get()).values.find(
@@ -216,3 +214,28 @@ describe("a Parley gRPC server called from its own process", () => {
     expect([await count("server"), await count("client")]).toEqual([server0 + 1, client0 + 1]);
   });
 });
+
+/** A crypto server whose Encrypt answers with the verified user, the request and the client address. */
+function startCryptoServer(verifier: TokenVerifier): Promise<RunningGrpcServer> {
+  return startGrpcServer({
+    target: "crypto",
+    bind: "127.0.0.1:0",
+    protoFiles: ["parley/v1/crypto.proto"],
+    verifier,
+    logger: createLogger({ level: "silent" }),
+    services: [
+      {
+        definition: CryptoServiceService,
+        name: "parley.v1.CryptoService",
+        access: "user",
+        handlers: {
+          encrypt: async (request: EncryptRequest, ctx) => {
+            if (request.message === "missing") throw new DomainError("not_found", "no such thing");
+            return { encryptedMessage: `${ctx.principal?.userId}:${request.message}:${ctx.clientAddress}` };
+          },
+          decrypt: async () => ({ message: "" }),
+        },
+      },
+    ],
+  });
+}
