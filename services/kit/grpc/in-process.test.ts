@@ -22,6 +22,7 @@ const encryptPath = CryptoServiceService.encrypt.path;
 /** Encrypt answers with what the handler saw; "hang" never answers, "busy" fails with a retry hint. */
 async function encrypt(request: EncryptRequest, metadata: Metadata): Promise<unknown> {
   if (request.message === "hang") return new Promise(() => {});
+  if (request.message === "unwritable") return null;
   if (request.message === "busy")
     throw { code: status.RESOURCE_EXHAUSTED, details: "busy", metadata: retryAfter(metadata) };
   return { encryptedMessage: `${request.message}|${metadata.get("x-test")[0] ?? ""}` };
@@ -81,7 +82,7 @@ describe("in-process gRPC calls", () => {
     client.close();
   });
 
-  it("keep the deadline, the size limit and the status with its metadata", async () => {
+  it("keep the deadline, the size limit, the status with its metadata, and fail a response that does not encode", async () => {
     const client = createClient(CryptoServiceClient, NOBODY_LISTENS);
     const unregister = registerInProcess(NOBODY_LISTENS, encryptMethod());
     try {
@@ -91,6 +92,12 @@ describe("in-process gRPC calls", () => {
         ),
       );
       expect(late).toBe(status.DEADLINE_EXCEEDED);
+
+      const unwritable = await new Promise<{ code?: number; details?: string } | null>((resolve) =>
+        client.encrypt({ message: "unwritable" }, (err) => resolve(err)),
+      );
+      expect(unwritable?.code).toBe(status.INTERNAL);
+      expect(unwritable?.details).toMatch(/^Error serializing response/);
 
       const huge = "x".repeat(MAX_MESSAGE_BYTES);
       const tooLarge = await callError(call(client, "encrypt", { message: huge }, { timeoutMs: 2_000 }));
@@ -169,12 +176,13 @@ describe("a Parley gRPC server called from its own process", () => {
     expect(local).toEqual(remote);
   });
 
-  it("fails exactly as over the network: a domain error, a missing token, a message too large", async () => {
+  it("fails exactly as over the network: a domain error, a missing token, a message too large, a response that does not encode", async () => {
     const token = await signToken("user-7");
     for (const [request, auth, code] of [
       [{ message: "missing" }, token, "not_found"],
       [{ message: "hi" }, undefined, "unauthenticated"],
       [{ message: "x".repeat(MAX_MESSAGE_BYTES) }, token, "resource_exhausted"],
+      [{ message: "unwritable" }, token, "internal"],
     ] as const) {
       const [local, remote] = await bothWays(request, auth);
       expect(local).toMatchObject({ code });
@@ -231,6 +239,7 @@ function startCryptoServer(verifier: TokenVerifier): Promise<RunningGrpcServer> 
         handlers: {
           encrypt: async (request: EncryptRequest, ctx) => {
             if (request.message === "missing") throw new DomainError("not_found", "no such thing");
+            if (request.message === "unwritable") return null;
             return { encryptedMessage: `${ctx.principal?.userId}:${request.message}:${ctx.clientAddress}` };
           },
           decrypt: async () => ({ message: "" }),

@@ -72,11 +72,16 @@ function invokeInProcess(
   if (bytes.length > MAX_MESSAGE_BYTES) return failed(status.RESOURCE_EXHAUSTED, tooLarge(bytes.length));
   try {
     decoded = method.requestDeserialize(bytes);
-  } catch {
-    return failed(status.INTERNAL, "Error deserializing request");
+  } catch (err) {
+    return failed(status.INTERNAL, `Error deserializing request: ${(err as Error).message}`);
   }
   const answer = method.serve(decoded, metadata).then((response) => {
-    const out = method.responseSerialize(response);
+    let out: Buffer;
+    try {
+      out = method.responseSerialize(response);
+    } catch (err) {
+      throw callStatus(status.INTERNAL, `Error serializing response: ${(err as Error).message}`);
+    }
     if (out.length > MAX_MESSAGE_BYTES) throw callStatus(status.RESOURCE_EXHAUSTED, tooLarge(out.length));
     try {
       return codec.responseDeserialize(out);
