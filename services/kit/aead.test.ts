@@ -25,6 +25,19 @@ describe("AES-256-GCM seal and open", () => {
     expect(() => open(key, nonce, tampered, aad)).toThrow();
   });
 
+  it("never repeats a nonce, across many refills of its pool", () => {
+    const key = randomBytes(KEY_BYTES);
+    const nonces = new Set<string>();
+    const count = 5_000; // 60,000 bytes of nonces: the 4 KiB pool refills ~15 times
+    for (let i = 0; i < count; i++) {
+      const { nonce, sealed } = seal(key, Buffer.from(`message ${i}`), aad);
+      expect(nonce).toHaveLength(12);
+      nonces.add(nonce.toString("hex"));
+      if (i % 997 === 0) expect(open(key, nonce, sealed, aad).toString()).toBe(`message ${i}`);
+    }
+    expect(nonces.size).toBe(count);
+  });
+
   it("refuses a key of the wrong length", () => {
     expect(() => seal(randomBytes(16), Buffer.from("x"), aad)).toThrow(/key length/i);
   });
