@@ -5,12 +5,14 @@ import { context, propagation } from "@opentelemetry/api";
 import { DeliveryService } from "../../gen/es/parley/internal/v1/delivery_pb.js";
 import { PresenceService } from "../../gen/es/parley/internal/v1/presence_pb.js";
 import { DomainError, fromGrpcError } from "../../kit/errors.js";
+import { inProcessConnectTransport } from "../../kit/grpc/in-process.connect.js";
 import { rpcDuration } from "../../kit/metrics.js";
 import { inSpan, SpanKind } from "../../kit/tracing.js";
 
 /**
  * The gateway's clients of the internal delivery and presence services, on protobuf-es types
- * (the same types the Connect edge, WebSocket and SSE encode), over connect-node's gRPC transport.
+ * (the same types the Connect edge, WebSocket and SSE encode), over connect-node's gRPC transport
+ * (unary calls to a server of this same process skip it: kit/grpc/in-process.connect.ts).
  * Internal services take no user token: the gateway verified it and passes the user id.
  */
 export interface EventsBackends {
@@ -56,10 +58,8 @@ export function connectEventsBackends(resolve: (service: "delivery" | "presence"
       } catch (err) {
         throw new DomainError("unavailable", `the ${name} service is not available yet`, { cause: err });
       }
-      existing = createClient(
-        service,
-        createGrpcTransport({ baseUrl: `http://${address}`, interceptors: [observe] }),
-      );
+      const network = createGrpcTransport({ baseUrl: `http://${address}`, interceptors: [observe] });
+      existing = createClient(service, inProcessConnectTransport(address, network, [observe]));
       open.set(name, existing);
     }
     return existing;

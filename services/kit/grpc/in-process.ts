@@ -31,18 +31,18 @@ export function registerInProcess(address: string, methods: Map<string, InProces
 }
 
 /** The method of a server in this process that a call of `path` to `address` reaches, if any. */
-function inProcessMethod(address: string, path: string): InProcessMethod | undefined {
+export function inProcessMethod(address: string, path: string): InProcessMethod | undefined {
   return servers.get(address)?.get(path);
 }
 
 /** The client's half of a unary method: how it writes requests and reads responses. */
-interface ClientCodec {
+export interface ClientCodec {
   requestSerialize(request: never): Buffer;
   responseDeserialize(bytes: Buffer): unknown;
 }
 
 /** A failed call as grpc-js reports it. */
-interface CallStatus {
+export interface CallStatus {
   code: status;
   details: string;
   metadata: Metadata;
@@ -55,7 +55,7 @@ interface CallStatus {
  * deadline hold, and failures are the statuses the network would carry (rejects with a CallStatus).
  * Metadata (token, client address, trace context) reaches the handler as sent.
  */
-function invokeInProcess(
+export function invokeInProcess(
   method: InProcessMethod,
   codec: ClientCodec,
   request: unknown,
