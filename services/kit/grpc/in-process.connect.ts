@@ -8,7 +8,8 @@ import {
 } from "@connectrpc/connect";
 import { createMethodUrl, runUnaryCall } from "@connectrpc/connect/protocol";
 import { Metadata } from "@grpc/grpc-js";
-import { type CallStatus, inProcessMethod, invokeInProcess } from "./in-process.js";
+import type { GrpcErrorShape } from "../errors.js";
+import { inProcessMethod, invokeInProcess } from "./in-process.js";
 
 /**
  * A connect-es transport for the same in-process path as grpc-js channels (in-process.ts): a unary
@@ -64,7 +65,7 @@ export function inProcessConnectTransport(
               trailer: new Headers(),
             };
           } catch (failure) {
-            const { code, details } = failure as CallStatus;
+            const { code, details } = failure as GrpcErrorShape;
             throw new ConnectError(details, code as number as Code);
           }
         },

@@ -6,13 +6,14 @@ import {
   Metadata,
   status,
 } from "@grpc/grpc-js";
+import type { GrpcErrorShape } from "../errors.js";
 
 type InterceptingCallInterface = ConstructorParameters<typeof InterceptingCall>[0];
 
 /** The largest message either side accepts, as the channels and servers are configured. */
 export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 
-/** One unary method as its server runs it: token check, span, metrics; rejects with a CallStatus. */
+/** One unary method as its server runs it: token check, span, metrics; rejects with a GrpcErrorShape. */
 export interface InProcessMethod {
   requestDeserialize(bytes: Buffer): unknown;
   responseSerialize(response: unknown): Buffer;
@@ -41,18 +42,11 @@ export interface ClientCodec {
   responseDeserialize(bytes: Buffer): unknown;
 }
 
-/** A failed call as grpc-js reports it. */
-export interface CallStatus {
-  code: status;
-  details: string;
-  metadata: Metadata;
-}
-
 /**
  * A unary call handed to a server of this process, as a gRPC call in every way a caller or handler
  * can see: the request and the response are written and read by the client's and the server's
  * codecs (bytes in between, so neither side shares the other's objects), the 4 MiB limit and the
- * deadline hold, and failures are the statuses the network would carry (rejects with a CallStatus).
+ * deadline hold, and failures are the statuses the network would carry (rejects with a GrpcErrorShape).
  * Metadata (token, client address, trace context) reaches the handler as sent.
  */
 export function invokeInProcess(
@@ -122,7 +116,7 @@ export function inProcessInterceptor(address: string): Interceptor {
 /** A grpc-js call object over invokeInProcess, for callers that use grpc-js's client methods. */
 class InProcessUnaryCall implements InterceptingCallInterface {
   private listener: Partial<InterceptingListener> | undefined;
-  private metadata = new Metadata();
+  private metadata: Metadata | undefined;
   private request: unknown;
   private finished = false;
 
@@ -148,14 +142,20 @@ class InProcessUnaryCall implements InterceptingCallInterface {
   halfClose(): void {
     const deadline = this.options.deadline;
     const due = deadline === undefined ? Infinity : deadline instanceof Date ? deadline.getTime() : deadline;
-    invokeInProcess(this.method, this.options.method_definition, this.request, this.metadata, due).then(
+    invokeInProcess(
+      this.method,
+      this.options.method_definition,
+      this.request,
+      this.metadata ?? new Metadata(),
+      due,
+    ).then(
       (response) => {
         if (this.finished) return;
         this.listener?.onReceiveMetadata?.(new Metadata());
         this.listener?.onReceiveMessage?.(response);
         this.finish(callStatus(status.OK, "OK"));
       },
-      (failure: CallStatus) => this.finish(failure),
+      (failure: GrpcErrorShape) => this.finish(failure),
     );
   }
 
@@ -173,14 +173,14 @@ class InProcessUnaryCall implements InterceptingCallInterface {
     return null;
   }
 
-  private finish(outcome: CallStatus): void {
+  private finish(outcome: GrpcErrorShape): void {
     if (this.finished) return;
     this.finished = true;
     this.listener?.onReceiveStatus?.(outcome);
   }
 }
 
-function callStatus(code: status, details: string): CallStatus {
+function callStatus(code: status, details: string): GrpcErrorShape {
   return { code, details, metadata: new Metadata() };
 }
 
