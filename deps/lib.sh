@@ -34,12 +34,13 @@ apt_install() {
   local rc=0 log=$RUN_DIR/apt.log
   mkdir -p "$RUN_DIR"
   # One `apt-get update` per up.sh run: skipped when we updated less than 30 minutes ago.
+  # The lock timeout lets two installers (deps:up and kube.sh) run side by side: one waits.
   local stamp=$CACHE_DIR/apt-updated
   mkdir -p "$CACHE_DIR"
   {
     { [ -n "$(find "$stamp" -mmin -30 2>/dev/null)" ] \
-      || { DEBIAN_FRONTEND=noninteractive apt-get update && touch "$stamp"; }; } \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+      || { DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update && touch "$stamp"; }; } \
+    && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${missing[@]}"
   } >"$log" 2>&1 || rc=$?
   [ -z "$made_policy" ] || rm -f $policy
   [ $rc -eq 0 ] || { tail -n 20 "$log" >&2; die "apt-get failed for ${missing[*]} (log: $log)"; }
