@@ -97,6 +97,36 @@ describe.each(BACKENDS)("client message ids ($backend)", ({ open }) => {
     expect(await batched.claim(attempt("dave", "b-unmarked"))).toMatchObject({ appended: false });
   });
 
+  it("claims sends made in the same turn with one INSERT, each only its own", async () => {
+    let inserts = 0;
+    const db = database.db;
+    const counting: SqlDatabase = {
+      query: (sql, params) => {
+        if (sql.includes("INSERT")) inserts++;
+        return db.query(sql, params);
+      },
+      exec: (sql) => db.exec(sql),
+      transaction: (fn) => db.transaction(fn),
+      close: () => db.close(),
+    };
+    const batched = new ClientMessageIds(counting);
+    const taken = attempt("erin", "t-taken");
+    expect(await batched.claim(taken)).toEqual({ claimed: true });
+    inserts = 0;
+    const fresh = ["t-1", "t-2", "t-3"].map((id) => attempt("erin", id));
+    const claims = await Promise.all([...fresh, attempt("erin", "t-taken")].map((r) => batched.claim(r)));
+    expect(inserts).toBe(1);
+    expect(claims).toEqual([
+      { claimed: true },
+      { claimed: true },
+      { claimed: true },
+      { claimed: false, record: taken, appended: false },
+    ]);
+    for (const r of fresh) {
+      expect(await batched.claim(attempt("erin", r.clientMessageId))).toMatchObject({ record: r });
+    }
+  });
+
   it("scopes a client message id to its sender", async () => {
     expect(await ids.claim(attempt("alice", "c-shared"))).toEqual({ claimed: true });
     expect(await ids.claim(attempt("carol", "c-shared"))).toEqual({ claimed: true });

@@ -1,8 +1,11 @@
 import { MessageRecord } from "../gen/grpc/parley/internal/v1/records.js";
+import { GroupCommit } from "../kit/group-commit.js";
 import type { SqlDatabase } from "../kit/sql/database.js";
 
-/** Keeps one UPDATE's parameters far below PostgreSQL's 65,535. */
-const MAX_MARKS_PER_STATEMENT = 500;
+/** Keeps one statement's parameters far below PostgreSQL's 65,535. */
+const MAX_ROWS_PER_STATEMENT = 500;
+/** Statements of each kind at the database at once: enough to overlap round trips, few enough to batch. */
+const MAX_STATEMENTS_IN_FLIGHT = 2;
 
 export type Claim =
   | { claimed: true }
@@ -15,15 +18,22 @@ export type Claim =
  * same record back (same id, same timestamp) and never makes a second message.
  */
 export class ClientMessageIds {
-  constructor(private readonly db: SqlDatabase) {}
+  private readonly claims: GroupCommit<MessageRecord, boolean>;
+  private readonly marks: GroupCommit<[string, string], undefined>;
 
+  constructor(private readonly db: SqlDatabase) {
+    const options = { maxItems: MAX_ROWS_PER_STATEMENT, maxInFlight: MAX_STATEMENTS_IN_FLIGHT };
+    this.claims = new GroupCommit((records) => this.insert(records), options);
+    this.marks = new GroupCommit((keys) => this.mark(keys), options);
+  }
+
+  /**
+   * Claims made together (sends arriving in the same event-loop turn, or while earlier claims
+   * are at the database) share one INSERT, so under load an idempotent send costs a fraction of
+   * a statement.
+   */
   async claim(record: MessageRecord): Promise<Claim> {
-    const inserted = await this.db.query(
-      `INSERT INTO client_messages (sender_id, client_message_id, message_id, record)
-       VALUES ($1, $2, $3, $4) ON CONFLICT (sender_id, client_message_id) DO NOTHING RETURNING 1`,
-      [record.senderId, record.clientMessageId, record.messageId, MessageRecord.encode(record).finish()],
-    );
-    if (inserted.length > 0) return { claimed: true };
+    if (await this.claims.add(record)) return { claimed: true };
     const rows = await this.db.query<{ record: Uint8Array; appended: boolean }>(
       "SELECT record, appended FROM client_messages WHERE sender_id = $1 AND client_message_id = $2",
       [record.senderId, record.clientMessageId],
@@ -34,27 +44,38 @@ export class ClientMessageIds {
   }
 
   /**
-   * Records that the log confirmed the send. Marks made in the same event-loop turn (a Kafka
-   * produce confirms a whole batch of sends at once) share one UPDATE, so an idempotent send costs
-   * about one statement instead of two. A mark lost to a crash only leaves `appended` false: a
-   * retry then appends the same record again, which history and readers keep once.
+   * Records that the log confirmed the send. Marks made together (a Kafka produce confirms a
+   * whole batch of sends at once) share one UPDATE. A mark lost to a crash only leaves `appended`
+   * false: a retry then appends the same record again, which history and readers keep once.
    */
-  markAppended(senderId: string, clientMessageId: string): Promise<void> {
-    if (!this.pending || this.pending.keys.length >= MAX_MARKS_PER_STATEMENT) {
-      const batch: PendingMarks = { keys: [], done: Promise.resolve() };
-      batch.done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
-        if (this.pending === batch) this.pending = undefined;
-        return this.mark(batch.keys);
-      });
-      this.pending = batch;
-    }
-    this.pending.keys.push([senderId, clientMessageId]);
-    return this.pending.done;
+  async markAppended(senderId: string, clientMessageId: string): Promise<void> {
+    await this.marks.add([senderId, clientMessageId]);
   }
 
-  private pending: PendingMarks | undefined;
+  /** Which records' ids were free; of one id claimed twice in a batch, only the first wins. */
+  private async insert(records: MessageRecord[]): Promise<boolean[]> {
+    const key = (senderId: string, clientMessageId: string) => `${senderId}\u0000${clientMessageId}`;
+    const first = new Map<string, MessageRecord>();
+    for (const r of records) {
+      const k = key(r.senderId, r.clientMessageId);
+      if (!first.has(k)) first.set(k, r);
+    }
+    const unique = [...first.values()];
+    const rows = unique.map((_, i) => `($${4 * i + 1}, $${4 * i + 2}, $${4 * i + 3}, $${4 * i + 4})`);
+    const inserted = await this.db.query<{ sender_id: string; client_message_id: string }>(
+      `INSERT INTO client_messages (sender_id, client_message_id, message_id, record)
+       VALUES ${rows.join(", ")} ON CONFLICT (sender_id, client_message_id) DO NOTHING
+       RETURNING sender_id, client_message_id`,
+      unique.flatMap((r) => [r.senderId, r.clientMessageId, r.messageId, MessageRecord.encode(r).finish()]),
+    );
+    const won = new Set(inserted.map((row) => key(row.sender_id, row.client_message_id)));
+    return records.map((r) => {
+      const k = key(r.senderId, r.clientMessageId);
+      return won.has(k) && first.get(k) === r;
+    });
+  }
 
-  private async mark(keys: [string, string][]): Promise<void> {
+  private async mark(keys: [string, string][]): Promise<undefined[]> {
     const rows = keys.map((_, i) => `($${2 * i + 1}::text, $${2 * i + 2}::text)`).join(", ");
     await this.db.query(
       `UPDATE client_messages AS c SET appended = true
@@ -62,12 +83,8 @@ export class ClientMessageIds {
        WHERE c.sender_id = m.sender_id AND c.client_message_id = m.client_message_id`,
       keys.flat(),
     );
+    return keys.map(() => undefined);
   }
-}
-
-interface PendingMarks {
-  keys: [string, string][];
-  done: Promise<void>;
 }
 
 /**
