@@ -1,5 +1,5 @@
-import { v7 as uuidv7 } from "uuid";
 import { invalidArgument } from "../kit/errors.js";
+import { newTimeOrderedId } from "../kit/ids.js";
 import { hashPassword } from "./passwords.js";
 import type { AuthStore, UserRef } from "./store.js";
 
@@ -63,7 +63,7 @@ export class Accounts {
     const username = parseUsername(rawUsername);
     checkNewPassword(password);
     const user = {
-      userId: uuidv7(),
+      userId: newTimeOrderedId(),
       username,
       passwordHash: await hashPassword(password),
       createdAt: new Date(this.now()),

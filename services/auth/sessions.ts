@@ -1,5 +1,5 @@
-import { v7 as uuidv7 } from "uuid";
 import { DomainError, invalidArgument, unauthenticated } from "../kit/errors.js";
+import { newTimeOrderedId } from "../kit/ids.js";
 import type { RateLimiter } from "../kit/limiter/limiter.js";
 import { foldUsername, isValidUsername, PASSWORD_MAX, passwordLength } from "./accounts.js";
 import { verifyPassword } from "./passwords.js";
@@ -56,7 +56,7 @@ export class Sessions {
     const matches = await verifyPassword(user?.passwordHash, password);
     if (!user || !matches) throw invalidCredentials();
     const now = this.now();
-    const sessionId = uuidv7();
+    const sessionId = newTimeOrderedId();
     const refresh = newRefreshToken();
     await this.store.insertSession(
       { sessionId, userId: user.userId, createdAt: new Date(now) },

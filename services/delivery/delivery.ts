@@ -1,8 +1,8 @@
 import { context, propagation, ROOT_CONTEXT } from "@opentelemetry/api";
-import { v7 as uuidv7 } from "uuid";
 import { ReceiptRecord, type UserEvent } from "../gen/grpc/parley/internal/v1/delivery.js";
 import { type Event, type PresenceEvent, ReceiptKind } from "../gen/grpc/parley/v1/events.js";
 import { DomainError, invalidArgument, notFound, permissionDenied } from "../kit/errors.js";
+import { newTimeOrderedId } from "../kit/ids.js";
 import type { RateLimiter } from "../kit/limiter/limiter.js";
 import { type LogRecord, type MessageLog, type Subscription, TOPICS } from "../kit/log/log.js";
 import type { Logger } from "../kit/logger.js";
@@ -157,7 +157,7 @@ export class Delivery {
     await this.participants(userId, conversationId);
     const id = messageId.toLowerCase();
     const receipt: ReceiptRecord = {
-      receiptId: uuidv7(),
+      receiptId: newTimeOrderedId(),
       userId,
       kind,
       conversationId,

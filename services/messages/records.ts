@@ -1,12 +1,13 @@
-import { validate as isUuid, version as uuidVersion, v7 as uuidv7 } from "uuid";
+import { validate as isUuid, version as uuidVersion } from "uuid";
 import { AttachmentList, MessageRecord } from "../gen/grpc/parley/internal/v1/records.js";
 import type { Attachment } from "../gen/grpc/parley/v1/media.js";
 import type { Message } from "../gen/grpc/parley/v1/messages.js";
+import { newTimeOrderedId } from "../kit/ids.js";
 import { parseConversationId } from "./conversations.js";
 
 /** A new message id: UUIDv7, so ids sort by send time (and within one process, by send order). */
 export function newMessageId(): string {
-  return uuidv7();
+  return newTimeOrderedId();
 }
 
 export function isMessageId(value: string): boolean {
