@@ -46,6 +46,23 @@ function attempt(senderId: string, clientMessageId: string): MessageRecord {
   };
 }
 
+/** The database, counting the statements that contain `word`. */
+function counting(db: SqlDatabase, word: string): { db: SqlDatabase; count: number } {
+  const counted = {
+    count: 0,
+    db: {
+      query: (sql, params) => {
+        if (sql.includes(word)) counted.count++;
+        return db.query(sql, params);
+      },
+      exec: (sql) => db.exec(sql),
+      transaction: (fn) => db.transaction(fn),
+      close: () => db.close(),
+    } satisfies SqlDatabase,
+  };
+  return counted;
+}
+
 describe.each(BACKENDS)("client message ids ($backend)", ({ open }) => {
   let database: { db: SqlDatabase; close(): Promise<void> };
   let ids: ClientMessageIds;
@@ -66,18 +83,8 @@ describe.each(BACKENDS)("client message ids ($backend)", ({ open }) => {
   });
 
   it("marks sends confirmed in the same turn with one statement, each only its own", async () => {
-    let statements = 0;
-    const db = database.db;
-    const counting: SqlDatabase = {
-      query: (sql, params) => {
-        if (sql.includes("UPDATE")) statements++;
-        return db.query(sql, params);
-      },
-      exec: (sql) => db.exec(sql),
-      transaction: (fn) => db.transaction(fn),
-      close: () => db.close(),
-    };
-    const batched = new ClientMessageIds(counting);
+    const updates = counting(database.db, "UPDATE");
+    const batched = new ClientMessageIds(updates.db);
     const records = ["b-1", "b-2", "b-3"].map((id) => attempt("dave", id));
     for (const r of records) expect(await batched.claim(r)).toEqual({ claimed: true });
     expect(await batched.claim(attempt("dave", "b-unmarked"))).toEqual({ claimed: true });
@@ -87,7 +94,7 @@ describe.each(BACKENDS)("client message ids ($backend)", ({ open }) => {
       batched.markAppended("dave", "b-3"),
       batched.markAppended("dave", "never-claimed"),
     ]);
-    expect(statements).toBe(1);
+    expect(updates.count).toBe(1);
     for (const r of records) {
       expect(await batched.claim(attempt("dave", r.clientMessageId))).toMatchObject({
         appended: true,
@@ -98,24 +105,14 @@ describe.each(BACKENDS)("client message ids ($backend)", ({ open }) => {
   });
 
   it("claims sends made in the same turn with one INSERT, each only its own", async () => {
-    let inserts = 0;
-    const db = database.db;
-    const counting: SqlDatabase = {
-      query: (sql, params) => {
-        if (sql.includes("INSERT")) inserts++;
-        return db.query(sql, params);
-      },
-      exec: (sql) => db.exec(sql),
-      transaction: (fn) => db.transaction(fn),
-      close: () => db.close(),
-    };
-    const batched = new ClientMessageIds(counting);
+    const inserts = counting(database.db, "INSERT");
+    const batched = new ClientMessageIds(inserts.db);
     const taken = attempt("erin", "t-taken");
     expect(await batched.claim(taken)).toEqual({ claimed: true });
-    inserts = 0;
+    inserts.count = 0;
     const fresh = ["t-1", "t-2", "t-3"].map((id) => attempt("erin", id));
     const claims = await Promise.all([...fresh, attempt("erin", "t-taken")].map((r) => batched.claim(r)));
-    expect(inserts).toBe(1);
+    expect(inserts.count).toBe(1);
     expect(claims).toEqual([
       { claimed: true },
       { claimed: true },
