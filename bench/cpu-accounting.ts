@@ -70,7 +70,7 @@ function roleOf(proc: string, repoDir: string): string | undefined {
   return target ? `parley ${target.slice("--target=".length)}` : "parley all-in-one";
 }
 
-function cpuSecondsOf(proc: string): number | undefined {
+export function cpuSecondsOf(proc: string): number | undefined {
   try {
     const stat = readFileSync(join(proc, "stat"), "utf8");
     // Fields after the command name (which may hold spaces) start at state, field 3: utime, stime,
