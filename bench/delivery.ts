@@ -55,6 +55,9 @@ const { values } = parseArgs({
     // Run Parley compiled, on plain node, as the image does (bench/compiled-build.ts), not via tsx.
     compiled: { type: "boolean", default: false },
     write: { type: "boolean", default: true },
+    // Latency ladder: send each message with a clientMessageId, as the web app does (the
+    // idempotent path: its claim and mark in SQL), instead of without.
+    "client-message-ids": { type: "boolean", default: false },
   },
 });
 const mode = values.mode as "aio" | "mesh";
@@ -643,10 +646,13 @@ async function latency(target: Target, users: User[]) {
         const to = (from + 1 + (k % 7)) % n;
         const tag = `b:${label}.${k}`;
         sentAt.set(tag, now());
+        const recipient = (group[to] as User).username;
         const res = await post(
           target.url,
           "/chat/send",
-          { recipient: (group[to] as User).username, message: tag },
+          values["client-message-ids"]
+            ? { recipient, message: tag, clientMessageId: tag }
+            : { recipient, message: tag },
           (group[from] as User).token,
         );
         if (res.status === 200) return true;
