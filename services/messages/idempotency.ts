@@ -89,12 +89,18 @@ export class ClientMessageIds {
 
 /**
  * Sends in flight in this process by idempotency key, so a concurrent retry waits for the first
- * instead of racing it. When the first fails the waiter runs again itself.
+ * instead of racing it. When the first fails the waiter runs again itself. With `keepUntil`, a
+ * first that succeeded stays the answer for retries until the promise it names settles (the
+ * appended mark being written after the first was answered).
  */
 export class InFlight<T> {
   private readonly running = new Map<string, Promise<T>>();
 
-  async run(key: string, fn: () => Promise<T>): Promise<T> {
+  async run(
+    key: string,
+    fn: () => Promise<T>,
+    keepUntil?: (value: T) => Promise<unknown> | undefined,
+  ): Promise<T> {
     for (;;) {
       const first = this.running.get(key);
       if (!first) break;
@@ -106,11 +112,20 @@ export class InFlight<T> {
     }
     const attempt = fn();
     this.running.set(key, attempt);
-    try {
-      return await attempt;
-    } finally {
+    const release = () => {
       if (this.running.get(key) === attempt) this.running.delete(key);
+    };
+    let value: T;
+    try {
+      value = await attempt;
+    } catch (err) {
+      release();
+      throw err;
     }
+    const kept = keepUntil?.(value);
+    if (kept) kept.then(release, release);
+    else release();
+    return value;
   }
 
   get size(): number {

@@ -37,6 +37,8 @@ describe("sending and reading messages", () => {
   let history: SqlHistoryStore;
   let members: Map<string, Set<string>>;
   let failNextAppend: boolean;
+  /** While set, the appended marks' UPDATEs wait for it (a slow database after the append). */
+  let marksHeld: Promise<void> | undefined;
   let sender: MessageSender;
   let reader: MessageReader;
 
@@ -45,6 +47,7 @@ describe("sending and reading messages", () => {
     history = new SqlHistoryStore(stores.db);
     members = new Map([["team", new Set([alice.userId, bob.userId])]]);
     failNextAppend = false;
+    marksHeld = undefined;
     // The real log, failing one append when a test asks (a broker that is down).
     const log: MessageLog = {
       append: (topic, records) => {
@@ -87,7 +90,13 @@ describe("sending and reading messages", () => {
       membership,
       envelope,
       messageLog: async () => log,
-      clientMessageIds: new ClientMessageIds(stores.db),
+      clientMessageIds: new ClientMessageIds({
+        ...stores.db,
+        query: async (sql, params) => {
+          if (sql.includes("UPDATE client_messages")) await marksHeld;
+          return stores.db.query(sql, params);
+        },
+      }),
       limiter: new MemoryRateLimiter({ limit: 20, windowSeconds: 60 }),
       maxContentBytes: 64,
       logger: silentLogger,
@@ -160,6 +169,29 @@ describe("sending and reading messages", () => {
     const first = await direct("once", "c-1");
     const again = await direct("once", "c-1");
     expect(again).toEqual(first);
+    expect(await logged()).toHaveLength(1);
+  });
+
+  it("answers before the appended mark is written, and a retry meanwhile gets the first message", async () => {
+    let release = () => {};
+    marksHeld = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // Resolves only because the answer does not wait for the held mark.
+    const first = await direct("quick", "c-quick");
+    expect(await direct("quick", "c-quick")).toEqual(first);
+    expect(await logged()).toHaveLength(1);
+    release();
+    // The mark is then written: a retry from anywhere finds the message appended.
+    const appended = async () =>
+      (
+        await stores.db.query<{ appended: boolean }>(
+          "SELECT appended FROM client_messages WHERE client_message_id = $1",
+          ["c-quick"],
+        )
+      )[0]?.appended;
+    while (!(await appended())) await new Promise((resolve) => setImmediate(resolve));
+    expect(await direct("quick", "c-quick")).toEqual(first);
     expect(await logged()).toHaveLength(1);
   });
 

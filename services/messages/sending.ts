@@ -61,6 +61,8 @@ interface Target {
 interface Sent {
   record: MessageRecord;
   content: string;
+  /** The appended mark being written, when this send made one (see sendOnce). */
+  marked?: Promise<void>;
 }
 
 /**
@@ -146,15 +148,22 @@ export class MessageSender {
       messagesSent.inc({ kind: target.kind });
       sent = { record, content };
     } else {
-      sent = await this.inFlight.run(`${author.userId}\u0000${clientMessageId}`, () =>
-        this.sendOnce(build, target, content),
+      sent = await this.inFlight.run(
+        `${author.userId}\u0000${clientMessageId}`,
+        () => this.sendOnce(build, target, content),
+        (first) => first.marked,
       );
       assertSameMessage(sent, target, content);
     }
     return toMessage(sent.record, sent.content, target.usernames);
   }
 
-  /** The idempotent path: claim the client message id with the record, then append it. */
+  /**
+   * The idempotent path: claim the client message id with the record, then append it. The answer
+   * does not wait for the appended mark: until it is written, a retry in this process gets this
+   * send's answer from the in-flight map, and one elsewhere finds the id unmarked and appends the
+   * same record again, which history and readers keep once.
+   */
   private async sendOnce(
     build: () => Promise<MessageRecord>,
     target: Target,
@@ -165,8 +174,7 @@ export class MessageSender {
     if (claim.claimed) {
       await this.append(record);
       messagesSent.inc({ kind: target.kind });
-      await this.markAppended(record);
-      return { record, content };
+      return { record, content, marked: this.markAppended(record) };
     }
     const first: Sent = { record: claim.record, content: await this.deps.envelope.open(claim.record) };
     assertSameMessage(first, target, content);
@@ -175,7 +183,7 @@ export class MessageSender {
       // (same id) again is safe: history and readers keep one message per id.
       await this.append(first.record);
       messagesSent.inc({ kind: target.kind });
-      await this.markAppended(first.record);
+      first.marked = this.markAppended(first.record);
     }
     return first;
   }
