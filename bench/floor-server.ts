@@ -16,6 +16,16 @@ export const ECHO_PATH = "/parley.bench.Floor/Echo";
 /** A real method's path, so connect-node's client (which needs a generated service) can call it. */
 const SEND_PATH = "/parley.v1.MessageService/SendDirectMessage";
 const same = (b: Buffer) => b;
+/** A unary method whose messages stay bytes: no codec between the wire and the handler. */
+const rawUnary = (path: string) => ({
+  path,
+  requestStream: false,
+  responseStream: false,
+  requestSerialize: same,
+  requestDeserialize: same,
+  responseSerialize: same,
+  responseDeserialize: same,
+});
 
 const { values } = parseArgs({
   options: {
@@ -33,26 +43,7 @@ const port = Number(values.port);
 if (values.role === "grpc") {
   const server = new grpc.Server();
   server.addService(
-    {
-      send: {
-        path: SEND_PATH,
-        requestStream: false,
-        responseStream: false,
-        requestSerialize: same,
-        requestDeserialize: same,
-        responseSerialize: same,
-        responseDeserialize: same,
-      },
-      echo: {
-        path: ECHO_PATH,
-        requestStream: false,
-        responseStream: false,
-        requestSerialize: same,
-        requestDeserialize: same,
-        responseSerialize: same,
-        responseDeserialize: same,
-      },
-    },
+    { send: rawUnary(SEND_PATH), echo: rawUnary(ECHO_PATH) },
     {
       echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, done: grpc.sendUnaryData<Buffer>) =>
         done(null, call.request),
