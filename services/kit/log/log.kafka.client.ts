@@ -1,9 +1,11 @@
 import { type IHeaders, Kafka, type KafkaMessage, logLevel } from "kafkajs";
 import type { Logger } from "../logger.js";
 import { fixKafkajsIdleLoop } from "./kafkajs-idle-loop.js";
+import { rejoinKafkajsGroupsAsTheSameMember } from "./kafkajs-rejoin.js";
 import type { LogRecord } from "./log.js";
 
 fixKafkajsIdleLoop();
+rejoinKafkajsGroupsAsTheSameMember();
 
 /**
  * A kafkajs client. The producer's has few, short retries on purpose: a send to a Kafka that is
