@@ -235,10 +235,17 @@ describe("live delivery while the delivery process is killed with SIGKILL mid-fl
     try {
       const delivery = mesh.processes.delivery;
       const before = delivery.pid;
+      let backAfterMs = 0;
       const { acked, failures } = await flood(f, "kd", 30, 25, async () => {
+        const killed = performance.now();
         await delivery.kill("SIGKILL");
         await delivery.restart();
+        backAfterMs = performance.now() - killed;
       });
+      // Ready means in its groups again: the restarted process joins as a new member, which its
+      // groups admit once the killed member's session (PARLEY_KAFKA_SESSION_TIMEOUT_MS, 15 s) ends.
+      console.log(`delivery consuming again ${Math.round(backAfterMs)} ms after SIGKILL`);
+      expect(backAfterMs).toBeLessThan(25_000);
       expect(delivery.pid).toBeDefined();
       expect(delivery.pid).not.toBe(before);
       expect(failures, "sends do not need delivery").toEqual([]);

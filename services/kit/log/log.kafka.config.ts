@@ -37,8 +37,8 @@ export const kafkaLogConfig = defineConfig({
   },
   sessionTimeoutMs: {
     env: "PARLEY_KAFKA_SESSION_TIMEOUT_MS",
-    schema: positiveInt().default(30000),
-    help: "Consumer group session timeout: how soon the partitions of a consumer that died move to another.",
+    schema: positiveInt().default(15000),
+    help: "Consumer group session timeout: how soon the partitions of a consumer that died move to another, and how long its group waits for it when its process restarts. Keep it above the longest single batch a consumer handles (kafkajs heartbeats between batches); the broker's minimum is 6000.",
   },
   consumerStartTimeoutMs: {
     env: "PARLEY_KAFKA_CONSUMER_START_TIMEOUT_MS",
