@@ -111,16 +111,31 @@ const agent = new Agent({ keepAlive: true, maxSockets: 128, timeout: 4_000 });
 
 /** A JSON POST over keep-alive HTTP/1.1; status 0 when the connection failed. Never rejects. */
 export function post(url: string, path: string, body: unknown, token?: string): Promise<PostResult> {
-  const data = JSON.stringify(body);
+  return exchange("POST", url, path, JSON.stringify(body), token);
+}
+
+/** A GET over the same connections, its JSON reply parsed; status 0 when the connection failed. */
+export function get(url: string, path: string, token?: string): Promise<PostResult> {
+  return exchange("GET", url, path, undefined, token);
+}
+
+function exchange(
+  method: "GET" | "POST",
+  url: string,
+  path: string,
+  data: string | undefined,
+  token: string | undefined,
+): Promise<PostResult> {
   return new Promise((resolve) => {
     const req = request(
       `${url}${path}`,
       {
-        method: "POST",
+        method,
         agent,
         headers: {
-          "content-type": "application/json",
-          "content-length": Buffer.byteLength(data),
+          ...(data === undefined
+            ? {}
+            : { "content-type": "application/json", "content-length": Buffer.byteLength(data) }),
           ...(token ? { authorization: `Bearer ${token}` } : {}),
         },
       },

@@ -1,7 +1,7 @@
 import type { MessageRecord } from "../gen/grpc/parley/internal/v1/records.js";
 import type { Message } from "../gen/grpc/parley/v1/messages.js";
 import { DomainError, invalidArgument } from "../kit/errors.js";
-import { type MessageLog, TOPICS } from "../kit/log/log.js";
+import { type LogRecord, type MessageLog, TOPICS } from "../kit/log/log.js";
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from "./config.js";
 import { directConversationId, groupConversationId } from "./conversations.js";
 import type { Envelope } from "./envelope.js";
@@ -92,7 +92,7 @@ export class MessageReader {
       const recipient = await requireRecipient(this.deps.directory, request.recipientUsername);
       const conversationId = directConversationId(caller.userId, recipient.userId);
       const page = await this.page(
-        () => this.tail(conversationId),
+        conversationId,
         () => this.deps.history.conversationPage(conversationId, { ...query, limit: query.limit + 1 }),
         query,
         tailPage,
@@ -106,9 +106,11 @@ export class MessageReader {
     const mine = (r: MessageRecord) =>
       !r.groupId && (r.senderId === caller.userId || r.recipientId === caller.userId);
     const page = await this.page(
-      async () => (await this.tail()).filter(mine),
+      undefined,
       () => this.deps.history.directPage(caller.userId, { ...query, limit: query.limit + 1 }),
       query,
+      undefined,
+      mine,
     );
     return this.present(page, new Map([[caller.userId, caller.username]]));
   }
@@ -121,7 +123,7 @@ export class MessageReader {
     await requireMember(this.deps.membership, request.groupId, caller.userId);
     const conversationId = groupConversationId(request.groupId);
     const page = await this.page(
-      () => this.tail(conversationId),
+      conversationId,
       () => this.deps.history.conversationPage(conversationId, { ...query, limit: query.limit + 1 }),
       query,
       tailPage,
@@ -130,49 +132,49 @@ export class MessageReader {
   }
 
   /**
-   * A page of history merged with the tail. When the history store fails, a conversation read
+   * A page of history merged with the tail (of one conversation, or of every conversation and
+   * then filtered by `keep`), both read at once: the log fixes the tail's window before the
+   * history read starts, so a record the persister commits meanwhile is in one or the other
+   * (MessageLog.readUncommittedAlongside). When the history store fails, a conversation read
    * falls back to the tail alone (`fallback`); a read across conversations cannot (their tails
    * are in different log partitions, so the tail alone could skip newer persisted messages) and
    * is unavailable, as is any read the tail cannot answer.
    */
   private async page(
-    readTail: () => Promise<MessageRecord[]>,
+    conversationId: string | undefined,
     readHistory: () => Promise<MessageRecord[]>,
     query: PageQuery,
     fallback?: typeof tailPage,
+    keep: (record: MessageRecord) => boolean = () => true,
   ) {
-    // The tail first: a record the persister commits after this read was written to history
-    // before its commit, so the history read that follows has it. The other order could miss it.
-    const tail = await readTail();
-    let history: MessageRecord[];
+    let raw: LogRecord[];
+    let history: { records: MessageRecord[] } | { failure: unknown };
     try {
-      history = await readHistory();
-    } catch (err) {
-      const page = fallback?.(tail, query);
-      if (page) return page;
-      throw new DomainError("unavailable", "message history is unavailable", { cause: err });
-    }
-    return mergePage(history, tail, query);
-  }
-
-  /** Acknowledged records the persister has not committed, decodable ones only (the rest go to its DLQ). */
-  private async tail(conversationId?: string): Promise<MessageRecord[]> {
-    let raw: Awaited<ReturnType<MessageLog["readUncommitted"]>>;
-    try {
-      raw = await (await this.deps.messageLog()).readUncommitted(
+      [raw, history] = await (await this.deps.messageLog()).readUncommittedAlongside(
         TOPICS.messages,
         PERSISTER_GROUP,
         conversationId,
+        () =>
+          readHistory().then(
+            (records) => ({ records }),
+            (failure: unknown) => ({ failure }),
+          ),
       );
     } catch (err) {
       throw new DomainError("unavailable", "message history is unavailable", { cause: err });
     }
-    const records: MessageRecord[] = [];
+    // Decodable records only: the rest go to the persister's dead-letter topic.
+    const tail: MessageRecord[] = [];
     for (const entry of raw) {
       const record = decodeRecord(entry.value);
-      if (typeof record !== "string") records.push(record);
+      if (typeof record !== "string" && keep(record)) tail.push(record);
     }
-    return records;
+    if ("failure" in history) {
+      const page = fallback?.(tail, query);
+      if (page) return page;
+      throw new DomainError("unavailable", "message history is unavailable", { cause: history.failure });
+    }
+    return mergePage(history.records, tail, query);
   }
 
   private async present(

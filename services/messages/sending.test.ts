@@ -59,6 +59,7 @@ describe("sending and reading messages", () => {
       },
       subscribe: (options) => stores.log.subscribe(options),
       readUncommitted: (...args) => stores.log.readUncommitted(...args),
+      readUncommittedAlongside: (...args) => stores.log.readUncommittedAlongside(...args),
       close: () => stores.log.close(),
     };
     const directory = new CachedDirectory(

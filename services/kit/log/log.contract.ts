@@ -197,6 +197,37 @@ export function logContract(name: string, open: () => Promise<LogUnderTest>): vo
       });
     });
 
+    it("reads the tail alongside a store: a record the group commits meanwhile is in one of them", async () => {
+      // The group's consumer writes to `store` and commits only after: the reader's other half.
+      const group = `g.${randomUUID()}`;
+      const store = new Set<string>();
+      await appendValues("k", ["1"]);
+      const write = collector(2);
+      const handler = async (records: LogRecord[]) => {
+        for (const r of records) store.add(text(r.value));
+        await write.handler(records);
+      };
+      // A first read starts whatever the log keeps for reading its tail, before the race below.
+      expect((await log.readUncommitted(topic, group, "k")).map((r) => text(r.value))).toEqual(["1"]);
+      await appendValues("k", ["2"]);
+
+      let plainReadMeanwhile: string[] = [];
+      const [tail, stored] = await log.readUncommittedAlongside(topic, group, "k", async () => {
+        // The store is read before the consumer writes and commits 1 and 2 ...
+        const before = [...store];
+        const subscription = await subscribe(group, handler);
+        await write.done;
+        await subscription.stop();
+        // ... and a plain read now sees them committed (and may prune what it keeps).
+        plainReadMeanwhile = (await log.readUncommitted(topic, group, "k")).map((r) => text(r.value));
+        return before;
+      });
+      expect(stored).toEqual([]);
+      expect(plainReadMeanwhile).toEqual([]);
+      // Neither is in the store that was read, so both must be in the tail.
+      expect(tail.map((r) => text(r.value))).toEqual(["1", "2"]);
+    });
+
     it("keeps records, committed offsets and its next offset when reopened", async () => {
       const group = `g.${randomUUID()}`;
       const firstAppend = await appendValues("k", ["1", "2", "3"]);

@@ -309,6 +309,17 @@ export class EmbeddedLog implements MessageLog {
     return rows.map(toRecord);
   }
 
+  /** One statement reads the committed offset and the records, so `store` simply follows it. */
+  async readUncommittedAlongside<T>(
+    topic: string,
+    group: string,
+    key: string | undefined,
+    store: () => Promise<T>,
+  ): Promise<[LogRecord[], T]> {
+    const records = await this.readUncommitted(topic, group, key);
+    return [records, await store()];
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     while (this.flushing) await this.flushing;

@@ -44,10 +44,16 @@ const TAIL_SESSION_TIMEOUT_MS = 6_000;
  * the tail consumer has reached those ends: a record acknowledged before the read began is in the
  * answer. Offsets committed after the tail started can only grow, so its window never needs to
  * move back; should an operator rewind the group, the rewound records are committed ones, already
- * in the store the reader combines this tail with.
+ * in the store the reader combines this tail with. A read alongside a store read (hold(), then
+ * readWindow()) starts its window at the committed offsets last seen instead, so it asks Kafka
+ * only for the ends; pruning keeps what a held window needs until it is released.
  */
 export class TailReader {
   private readonly tails = new Map<number, PartitionTail>();
+  /** The watched group's committed offsets as last seen (where a read's window may start). */
+  private readonly committed = new Map<number, bigint>();
+  /** Window starts that reads in progress hold (hold()): pruning keeps their records. */
+  private readonly held = new Set<Map<number, bigint>>();
   private readonly waiters = new Set<() => void>();
   private pruning: NodeJS.Timeout | undefined;
   /**
@@ -94,10 +100,14 @@ export class TailReader {
     );
     const reader = new TailReader(admin, member, tailGroupId, settings, logger);
     try {
-      const { from: starts } = await reader.settledSnapshot(Date.now() + settings.startTimeoutMs);
+      const { from: starts } = await reader.settled(
+        () => reader.snapshot(),
+        Date.now() + settings.startTimeoutMs,
+      );
       for (const [partition, from] of starts) {
         reader.tails.set(partition, { from, position: from, records: [] });
       }
+      reader.saw(starts);
       await member.start(
         settings.topicName,
         {
@@ -125,7 +135,10 @@ export class TailReader {
     }
     reader.pruning = setInterval(() => {
       reader.snapshot().then(
-        ({ from }) => reader.prune(from),
+        ({ from }) => {
+          reader.saw(from);
+          reader.prune(from);
+        },
         (err: unknown) => logger.warn({ err, topic: settings.topic }, "could not refresh committed offsets"),
       );
     }, PRUNE_EVERY_MS);
@@ -135,16 +148,35 @@ export class TailReader {
 
   /** Uncommitted records (of one partition when given, else all), oldest first; waits at most until `deadline`. */
   async read(key: string | undefined, partition: number | undefined, deadline: number): Promise<LogRecord[]> {
-    const { from, ends } = await this.settledSnapshot(deadline);
+    const { from, ends } = await this.settled(() => this.snapshot(), deadline);
+    this.saw(from);
     this.prune(from);
-    const wanted = [...ends].filter(([p]) => partition === undefined || p === partition);
-    await this.reached(wanted, deadline);
-    const byPartition = wanted.map(([p, end]) =>
-      (this.tails.get(p)?.records ?? []).filter(
-        (r) => r.offset < end && (key === undefined || r.key === key),
-      ),
-    );
-    return mergeByTime(byPartition);
+    return this.collect(from, ends, key, partition, deadline);
+  }
+
+  /**
+   * Fixes a window's start now, at the committed offsets last seen, and keeps its records until
+   * release(): every record before it was committed by then. See KafkaLog.readUncommittedAlongside.
+   */
+  hold(): Map<number, bigint> {
+    const from = new Map(this.committed);
+    this.held.add(from);
+    return from;
+  }
+
+  release(from: Map<number, bigint>): void {
+    this.held.delete(from);
+  }
+
+  /** The records from a held window's start to the log's ends as Kafka gives them now. */
+  async readWindow(
+    from: Map<number, bigint>,
+    key: string | undefined,
+    partition: number | undefined,
+    deadline: number,
+  ): Promise<LogRecord[]> {
+    const ends = await this.settled(() => this.ends(), deadline);
+    return this.collect(from, ends, key, partition, deadline);
   }
 
   async stop(): Promise<void> {
@@ -168,20 +200,52 @@ export class TailReader {
     for (const wake of [...this.waiters]) wake();
   }
 
+  /** Records in [from, end) of the wanted partitions, once the tail consumer has reached the ends. */
+  private async collect(
+    from: Map<number, bigint>,
+    ends: Map<number, bigint>,
+    key: string | undefined,
+    partition: number | undefined,
+    deadline: number,
+  ): Promise<LogRecord[]> {
+    const wanted = [...ends].filter(([p]) => partition === undefined || p === partition);
+    await this.reached(wanted, deadline);
+    const byPartition = wanted.map(([p, end]) => {
+      const start = from.get(p) ?? 0n;
+      return (this.tails.get(p)?.records ?? []).filter(
+        (r) => r.offset >= start && r.offset < end && (key === undefined || r.key === key),
+      );
+    });
+    return mergeByTime(byPartition);
+  }
+
+  /** Committed offsets only grow: keeps the highest seen per partition. */
+  private saw(from: Map<number, bigint>): void {
+    for (const [partition, offset] of from) {
+      if (offset > (this.committed.get(partition) ?? -1n)) this.committed.set(partition, offset);
+    }
+  }
+
   /**
-   * snapshot(), asked again while Kafka answers with an error it marks retriable — after a restart
+   * `ask`, asked again while Kafka answers with an error it marks retriable — after a restart
    * the group coordinator says "loading" for a while after appends already succeed — until `deadline`.
    */
-  private async settledSnapshot(deadline: number): ReturnType<TailReader["snapshot"]> {
+  private async settled<T>(ask: () => Promise<T>, deadline: number): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.snapshot();
+        return await ask();
       } catch (err) {
         const wait = Math.min(1000, 50 * 2 ** attempt);
         if ((err as { retriable?: boolean }).retriable !== true || Date.now() + wait > deadline) throw err;
         await new Promise((resolve) => setTimeout(resolve, wait));
       }
     }
+  }
+
+  /** Where the log ends (its high-water marks), per partition. */
+  private async ends(): Promise<Map<number, bigint>> {
+    const ends = await this.admin.fetchTopicOffsets(this.settings.topicName);
+    return new Map(ends.map((o) => [o.partition, BigInt(o.high)]));
   }
 
   /** Where the watched group's uncommitted window begins and the log ends, per partition. */
@@ -200,8 +264,14 @@ export class TailReader {
     return { from, ends: new Map(ends.map((o) => [o.partition, BigInt(o.high)])) };
   }
 
+  /** Drops records before `from`, except those a held window still needs. */
   private prune(from: Map<number, bigint>): void {
-    for (const [partition, offset] of from) {
+    for (const [partition, committed] of from) {
+      let offset = committed;
+      for (const window of this.held) {
+        const start = window.get(partition) ?? 0n;
+        if (start < offset) offset = start;
+      }
       const tail = this.tails.get(partition);
       if (!tail || offset <= tail.from) continue;
       tail.from = offset;

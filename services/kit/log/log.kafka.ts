@@ -141,6 +141,41 @@ export class KafkaLog implements MessageLog {
     return withDeadline(read(), this.options.readTimeoutMs, `reading the tail of ${topic}`);
   }
 
+  /**
+   * The window starts at the committed offsets this process last saw (at most ~1 s old: the tail
+   * reader refreshes them every second), held for the read: every older record was committed, so
+   * written to the store, before `store` began. Only the log's ends are asked of Kafka, while
+   * `store` runs, instead of offsets, ends and then the store one after the other.
+   */
+  async readUncommittedAlongside<T>(
+    topic: string,
+    group: string,
+    key: string | undefined,
+    store: () => Promise<T>,
+  ): Promise<[LogRecord[], T]> {
+    if (this.closed) throw new Error("log is closed");
+    const deadline = Date.now() + this.options.readTimeoutMs;
+    const [count, tail] = await withDeadline(
+      (async () => [await this.partitions(topic), await this.tail(topic, group)] as const)(),
+      this.options.readTimeoutMs,
+      `reading the tail of ${topic}`,
+    );
+    const window = tail.hold();
+    try {
+      const partition = key === undefined ? undefined : this.partitionOf(topic, key, count);
+      return await Promise.all([
+        withDeadline(
+          tail.readWindow(window, key, partition, deadline),
+          Math.max(0, deadline - Date.now()),
+          `reading the tail of ${topic}`,
+        ),
+        store(),
+      ]);
+    } finally {
+      tail.release(window);
+    }
+  }
+
   /** Consumers (subscriptions, tail readers) that have not been consuming for a while, and why. */
   problems(): string[] {
     return this.members.problems();

@@ -58,6 +58,20 @@ export interface MessageLog {
    * tail a consumer has not processed, for readers that must see every acknowledged record.
    */
   readUncommitted(topic: string, group: string, key?: string): Promise<LogRecord[]>;
+  /**
+   * The tail, as readUncommitted, read together with `store`: a read of what `group`'s consumer
+   * writes before it commits (a reader's other half). `store` begins only once the tail's window
+   * is fixed, and may run while the tail is read, so the two together hold every record
+   * acknowledged before the call; a record may be in both. The tail here may also hold records
+   * committed shortly before the call. Rejects only when the tail cannot be read: `store` handles
+   * its own failures.
+   */
+  readUncommittedAlongside<T>(
+    topic: string,
+    group: string,
+    key: string | undefined,
+    store: () => Promise<T>,
+  ): Promise<[LogRecord[], T]>;
   /** Why some of its consumers are not consuming (for /readyz); empty when all are. */
   problems?(): string[];
   close(): Promise<void>;

@@ -1,0 +1,122 @@
+/**
+ * History page reads through the public API, as an app reads them: GET /chat/messages (50 messages
+ * a page, newest or before a cursor) against a running Parley, after filling conversations with
+ * sends. One reader at a time, so the figures are the read's own latency, not queueing.
+ *   PARLEY_URL=http://127.0.0.1:8080 npx tsx bench/history-read.ts --section history-read-mesh
+ *   npx tsx bench/history-read.ts      # starts its own all-in-one Parley
+ * (bench/history-page.ts measures the Cassandra store alone.) Writes its section of
+ * docs/benchmarks.md unless --no-write.
+ */
+import { cpus, totalmem } from "node:os";
+import { parseArgs } from "node:util";
+import { get, post, quantiles } from "./paced.js";
+import { spawnParley } from "./parley-process.js";
+import { writeSection } from "./report.js";
+
+const { values } = parseArgs({
+  allowNegative: true,
+  options: {
+    conversations: { type: "string", default: "20" },
+    messages: { type: "string", default: "1000" },
+    bytes: { type: "string", default: "1000" },
+    reads: { type: "string", default: "2000" },
+    section: { type: "string", default: "history-read" },
+    write: { type: "boolean", default: true },
+  },
+});
+const conversations = Number(values.conversations);
+const perConversation = Number(values.messages);
+const bytes = Number(values.bytes);
+const reads = Number(values.reads);
+const PAGE = 50;
+
+const external = process.env.PARLEY_URL;
+const parley = external
+  ? { url: external, stop: async () => {} }
+  : await spawnParley({
+      PARLEY_MESSAGES_SEND_LIMIT: "1000000",
+      PARLEY_AUTH_LOGIN_LIMIT_PER_ADDRESS: "100000",
+    });
+
+async function must(result: Promise<{ status: number; body: unknown }>, what: string) {
+  const { status, body } = await result;
+  if (status < 200 || status > 299) throw new Error(`${what}: ${status} ${JSON.stringify(body)}`);
+  return body as Record<string, unknown>;
+}
+
+try {
+  const run = Date.now().toString(36);
+  const pairs: { reader: string; author: string; token: string; cursors: string[] }[] = [];
+  for (let i = 0; i < conversations; i++) {
+    const [author, reader] = [`hr_${run}_a${i}`, `hr_${run}_b${i}`];
+    const tokens: string[] = [];
+    for (const username of [author, reader]) {
+      await must(post(parley.url, "/auth/register", { username, password: "bench-password-1" }), "register");
+      const login = await must(
+        post(parley.url, "/auth/login", { username, password: "bench-password-1" }),
+        "login",
+      );
+      tokens.push(String(login.token));
+    }
+    pairs.push({ reader, author, token: tokens[1] as string, cursors: [] });
+    const authorToken = tokens[0] as string;
+    const text = (k: number) => `${k} `.padEnd(bytes, "x");
+    // Sixteen sends in flight per conversation; every 37th message id with a full page before it
+    // becomes a cursor to read before.
+    for (let k = 0; k < perConversation; k += 16) {
+      const sent = await Promise.all(
+        Array.from({ length: Math.min(16, perConversation - k) }, (_, j) =>
+          must(
+            post(parley.url, "/chat/send", { recipient: reader, message: text(k + j) }, authorToken),
+            "send",
+          ),
+        ),
+      );
+      for (const [j, body] of sent.entries()) {
+        if (k + j >= 2 * PAGE && (k + j) % 37 === 0) pairs[i]?.cursors.push(String(body.messageId));
+      }
+    }
+  }
+  console.log(`${conversations} conversations × ${perConversation} messages of ${bytes} bytes sent`);
+
+  const pick = <T>(items: T[]) => items[Math.floor(Math.random() * items.length)] as T;
+  const read = async () => {
+    const pair = pick(pairs);
+    const before = Math.random() < 0.5 ? "" : `&before=${pick(pair.cursors)}`;
+    const started = performance.now();
+    const page = await must(
+      get(parley.url, `/chat/messages?recipient=${pair.author}&limit=${PAGE}${before}`, pair.token),
+      "read",
+    );
+    const ms = performance.now() - started;
+    const got = (page.messages as unknown[]).length;
+    if (got !== PAGE) throw new Error(`a page of ${got} messages, not ${PAGE}`);
+    return ms;
+  };
+  for (let i = 0; i < 200; i++) await read(); // warm-up: JIT, connections, caches
+  const timings: number[] = [];
+  const started = performance.now();
+  for (let i = 0; i < reads; i++) timings.push(await read());
+  const seconds = (performance.now() - started) / 1000;
+  const q = quantiles(timings);
+  const f = (ms: number) => ms.toFixed(1);
+  const line = `${reads} pages of ${PAGE} messages (${bytes} bytes each), one reader: p50 ${f(q.p50)} ms, p99 ${f(q.p99)} ms, p99.9 ${f(q.p999)} ms, max ${f(q.max)} ms, ${(reads / seconds).toFixed(0)} pages/s`;
+  console.log(line);
+  if (values.write) {
+    const machine = `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+    const command = `${external ? `PARLEY_URL=${external} ` : ""}npx tsx bench/history-read.ts ${process.argv.slice(2).join(" ")}`;
+    writeSection(
+      values.section,
+      [
+        `Measured ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC on ${machine}.`,
+        `Command: \`${command.trim()}\``,
+        "",
+        "| pages read | p50 ms | p90 ms | **p99 ms** | p99.9 ms | max ms | pages/s |",
+        "|---|---|---|---|---|---|---|",
+        `| ${reads} | ${f(q.p50)} | ${f(q.p90)} | **${f(q.p99)}** | ${f(q.p999)} | ${f(q.max)} | ${(reads / seconds).toFixed(0)} |`,
+      ].join("\n"),
+    );
+  }
+} finally {
+  await parley.stop();
+}
