@@ -27,3 +27,16 @@ export function bucketQuantile(before: Map<number, number>, after: Map<number, n
   }
   return Number.NaN;
 }
+
+/** The `_sum` (s) and `_count` of one histogram, summed over series matching `labels`. */
+export function histogramTotals(text: string, name: string, labels = ""): { sum: number; count: number } {
+  let sum = 0;
+  let count = 0;
+  for (const line of text.split("\n")) {
+    if (!line.includes(labels)) continue;
+    const value = Number(line.slice(line.lastIndexOf(" ") + 1));
+    if (line.startsWith(`${name}_sum{`)) sum += value;
+    else if (line.startsWith(`${name}_count{`)) count += value;
+  }
+  return { sum, count };
+}

@@ -9,6 +9,7 @@
  */
 import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
+import { histogramBuckets, histogramTotals, metricsText } from "./histogram.js";
 import { get, post, quantiles } from "./paced.js";
 import { spawnParley } from "./parley-process.js";
 import { writeSection } from "./report.js";
@@ -22,6 +23,9 @@ const { values } = parseArgs({
     reads: { type: "string", default: "2000" },
     section: { type: "string", default: "history-read" },
     write: { type: "boolean", default: true },
+    // The messages process's admin URL (a mesh): adds its own time per page, from its
+    // parley_rpc_duration_seconds of ListDirectMessages, apart from the gateway and the hops.
+    "messages-admin": { type: "string" },
   },
 });
 const conversations = Number(values.conversations);
@@ -29,6 +33,9 @@ const perConversation = Number(values.messages);
 const bytes = Number(values.bytes);
 const reads = Number(values.reads);
 const PAGE = 50;
+const messagesAdmin = values["messages-admin"];
+const RPC = "parley_rpc_duration_seconds";
+const LIST = 'method="ListDirectMessages",code="OK",side="server"';
 
 const external = process.env.PARLEY_URL;
 const parley = external
@@ -94,14 +101,17 @@ try {
     return ms;
   };
   for (let i = 0; i < 200; i++) await read(); // warm-up: JIT, connections, caches
+  const serverBefore = messagesAdmin ? await metricsText(messagesAdmin) : "";
   const timings: number[] = [];
   const started = performance.now();
   for (let i = 0; i < reads; i++) timings.push(await read());
   const seconds = (performance.now() - started) / 1000;
   const q = quantiles(timings);
+  const server = messagesAdmin ? serverShare(serverBefore, await metricsText(messagesAdmin)) : undefined;
   const f = (ms: number) => ms.toFixed(1);
   const line = `${reads} pages of ${PAGE} messages (${bytes} bytes each), one reader: p50 ${f(q.p50)} ms, p99 ${f(q.p99)} ms, p99.9 ${f(q.p999)} ms, max ${f(q.max)} ms, ${(reads / seconds).toFixed(0)} pages/s`;
   console.log(line);
+  if (server) console.log(`messages service per page: ${server}`);
   if (values.write) {
     const machine = `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
     const command = `${external ? `PARLEY_URL=${external} ` : ""}npx tsx bench/history-read.ts ${process.argv.slice(2).join(" ")}`;
@@ -114,9 +124,19 @@ try {
         "| pages read | p50 ms | p90 ms | **p99 ms** | p99.9 ms | max ms | pages/s |",
         "|---|---|---|---|---|---|---|",
         `| ${reads} | ${f(q.p50)} | ${f(q.p90)} | **${f(q.p99)}** | ${f(q.p999)} | ${f(q.max)} | ${(reads / seconds).toFixed(0)} |`,
+        ...(server ? ["", `The messages service's own time per page (its \`${RPC}\`): ${server}.`] : []),
       ].join("\n"),
     );
   }
 } finally {
   await parley.stop();
+}
+
+/** The messages process's time per page between two readings: mean, and the share within 5 and 10 ms. */
+function serverShare(before: string, after: string): string {
+  const [b, a] = [histogramTotals(before, RPC, LIST), histogramTotals(after, RPC, LIST)];
+  const count = a.count - b.count;
+  const [bb, ab] = [histogramBuckets(before, RPC, LIST), histogramBuckets(after, RPC, LIST)];
+  const within = (le: number) => `${((100 * ((ab.get(le) ?? 0) - (bb.get(le) ?? 0))) / count).toFixed(1)} %`;
+  return `mean ${((1000 * (a.sum - b.sum)) / count).toFixed(2)} ms, ${within(0.005)} within 5 ms, ${within(0.01)} within 10 ms (${count} pages)`;
 }
