@@ -11,7 +11,7 @@ import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
 import { histogramBuckets, histogramTotals, metricsText } from "./histogram.js";
 import { get, post, quantiles } from "./paced.js";
-import { spawnParley } from "./parley-process.js";
+import { benchTarget } from "./parley-process.js";
 import { writeSection } from "./report.js";
 
 const { values } = parseArgs({
@@ -37,13 +37,8 @@ const messagesAdmin = values["messages-admin"];
 const RPC = "parley_rpc_duration_seconds";
 const LIST = 'method="ListDirectMessages",code="OK",side="server"';
 
-const external = process.env.PARLEY_URL;
-const parley = external
-  ? { url: external, stop: async () => {} }
-  : await spawnParley({
-      PARLEY_MESSAGES_SEND_LIMIT: "1000000",
-      PARLEY_AUTH_LOGIN_LIMIT_PER_ADDRESS: "100000",
-    });
+const parley = await benchTarget();
+const external = parley.external ? parley.url : undefined;
 
 async function must(result: Promise<{ status: number; body: unknown }>, what: string) {
   const { status, body } = await result;

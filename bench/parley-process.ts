@@ -54,3 +54,18 @@ export async function spawnParley(
     },
   };
 }
+
+/**
+ * The Parley a load benchmark drives: the running one at PARLEY_URL, or an all-in-one of its own.
+ * The send and login limits protect a real deployment; a benchmark sends far above them from one
+ * address (a running Parley must be started with them raised).
+ */
+export async function benchTarget(): Promise<{ url: string; external: boolean; stop(): Promise<void> }> {
+  const url = process.env.PARLEY_URL;
+  if (url) return { url, external: true, stop: async () => {} };
+  const spawned = await spawnParley({
+    PARLEY_MESSAGES_SEND_LIMIT: "1000000",
+    PARLEY_AUTH_LOGIN_LIMIT_PER_ADDRESS: "100000",
+  });
+  return { ...spawned, external: false };
+}

@@ -11,7 +11,7 @@ import autocannon from "autocannon";
 import { type CpuSample, cpuBetween, sampleCpu } from "./cpu-accounting.js";
 import { bucketQuantile, histogramBuckets, metricsText } from "./histogram.js";
 import { pacedLoad, post, quantiles } from "./paced.js";
-import { spawnParley } from "./parley-process.js";
+import { benchTarget } from "./parley-process.js";
 import { writeReport } from "./report.js";
 
 const { values } = parseArgs({
@@ -37,14 +37,8 @@ const messagesAdmin = values["messages-admin"];
 const PERSISTER_DELAY = "parley_log_consumer_delay_seconds";
 const PERSISTER = 'group="parley.persister"';
 
-const external = process.env.PARLEY_URL;
-// The send and login limits protect a real deployment; the bench sends far above them from one address.
-const parley = external
-  ? { url: external, stop: async () => {} }
-  : await spawnParley({
-      PARLEY_MESSAGES_SEND_LIMIT: "1000000",
-      PARLEY_AUTH_LOGIN_LIMIT_PER_ADDRESS: "100000",
-    });
+const parley = await benchTarget();
+const external = parley.external ? parley.url : undefined;
 
 /** A setup request that must succeed (registration, login). */
 async function must(path: string, body: unknown): Promise<Record<string, unknown>> {

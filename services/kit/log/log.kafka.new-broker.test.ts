@@ -1,12 +1,10 @@
 import type { Admin } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type PrivateServer, startPrivateKafka } from "../../../test/private-servers.js";
-import { createLogger } from "../logger.js";
 import { eventually } from "../testing/eventually.js";
 import { type LogRecord, TOPICS } from "./log.js";
-import { createKafka } from "./log.kafka.client.js";
 import { KafkaLog } from "./log.kafka.js";
-import { testKafkaOptions } from "./log.kafka.testing.js";
+import { testKafkaAdmin, testKafkaOptions } from "./log.kafka.testing.js";
 
 /**
  * A broker of this file's own, freshly formatted and NOT warmed up: its group coordinator does not
@@ -19,12 +17,7 @@ const logs: KafkaLog[] = [];
 
 beforeAll(async () => {
   kafka = await startPrivateKafka({ warmUp: false });
-  admin = createKafka({
-    brokers: [kafka.address],
-    clientId: "parley-tests",
-    purpose: "admin",
-    logger: createLogger({ level: "silent" }),
-  }).admin();
+  admin = testKafkaAdmin([kafka.address]);
 }, 120_000);
 
 afterAll(async () => {

@@ -2,12 +2,10 @@ import { randomUUID } from "node:crypto";
 import type { Admin } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type PrivateServer, startPrivateKafka } from "../../../test/private-servers.js";
-import { createLogger } from "../logger.js";
 import { eventually } from "../testing/eventually.js";
 import type { LogRecord, Subscription } from "./log.js";
-import { createKafka } from "./log.kafka.client.js";
 import { KafkaLog } from "./log.kafka.js";
-import { testKafkaOptions } from "./log.kafka.testing.js";
+import { testKafkaAdmin, testKafkaOptions } from "./log.kafka.testing.js";
 
 /** Long enough that waiting it out (what kafkajs alone did) cannot pass for rejoining. */
 const SESSION_TIMEOUT_MS = 60_000;
@@ -19,12 +17,7 @@ let admin: Admin;
 
 beforeAll(async () => {
   kafka = await startPrivateKafka();
-  admin = createKafka({
-    brokers: [kafka.address],
-    clientId: "parley-tests",
-    purpose: "admin",
-    logger: createLogger({ level: "silent" }),
-  }).admin();
+  admin = testKafkaAdmin([kafka.address]);
 }, 120_000);
 
 afterAll(async () => {

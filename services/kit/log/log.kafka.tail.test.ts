@@ -7,7 +7,13 @@ import { createKafka } from "./log.kafka.client.js";
 import type { KafkaLog } from "./log.kafka.js";
 import { GroupMembers } from "./log.kafka.member.js";
 import { TailReader } from "./log.kafka.tail.js";
-import { deleteTestTopics, openTestKafkaLog, testBrokers, testKafkaOptions } from "./log.kafka.testing.js";
+import {
+  deleteTestTopics,
+  openTestKafkaLog,
+  testBrokers,
+  testKafkaAdmin,
+  testKafkaOptions,
+} from "./log.kafka.testing.js";
 
 const text = (records: LogRecord[]) => records.map((r) => Buffer.from(r.value).toString("utf8"));
 
@@ -20,7 +26,7 @@ describe("the Kafka tail reader", () => {
 
   beforeEach(async () => {
     log = await openTestKafkaLog(options);
-    admin = createKafka({ brokers: testBrokers(), clientId: "tail-test", logger, purpose: "admin" }).admin();
+    admin = testKafkaAdmin();
     await admin.connect();
   });
   afterEach(async () => {

@@ -27,10 +27,10 @@ export function openTestKafkaLog(overrides: Partial<KafkaLogOptions> = {}): Prom
   return KafkaLog.open(testKafkaOptions(overrides));
 }
 
-/** An admin client on the test broker (connect it before use). */
-export function testKafkaAdmin() {
+/** An admin client on the test broker, or on `brokers` (connect it before use). */
+export function testKafkaAdmin(brokers = testBrokers()) {
   return createKafka({
-    brokers: testBrokers(),
+    brokers,
     clientId: "parley-tests",
     purpose: "admin",
     logger: createLogger({ level: "silent" }),
