@@ -27,22 +27,26 @@ apt_install() {
   [ ${#missing[@]} -eq 0 ] && return 0
   [ "$(id -u)" -eq 0 ] || die "missing Debian packages: ${missing[*]} (install them as root)"
   say "installing ${missing[*]} with apt"
-  local policy=/usr/sbin/policy-rc.d made_policy=
-  if [ ! -e $policy ]; then
-    printf '#!/bin/sh\nexit 101\n' >$policy && chmod +x $policy && made_policy=1
-  fi
   local rc=0 log=$RUN_DIR/apt.log
-  mkdir -p "$RUN_DIR"
-  # One `apt-get update` per up.sh run: skipped when we updated less than 30 minutes ago.
-  # The lock timeout lets two installers (deps:up and kube.sh) run side by side: one waits.
-  local stamp=$CACHE_DIR/apt-updated
-  mkdir -p "$CACHE_DIR"
-  {
+  mkdir -p "$RUN_DIR" "$CACHE_DIR"
+  # Two installers (deps:up and kube.sh) may run side by side. apt's own lock timeout covers
+  # dpkg but not `apt-get update`'s lists lock, and the policy-rc.d file is shared: one lock
+  # around the whole install makes the second wait for the first.
+  (
+    flock 9
+    local policy=/usr/sbin/policy-rc.d made_policy=
+    if [ ! -e $policy ]; then
+      printf '#!/bin/sh\nexit 101\n' >$policy && chmod +x $policy && made_policy=1
+    fi
+    # One `apt-get update` per half hour.
+    local stamp=$CACHE_DIR/apt-updated status=0
     { [ -n "$(find "$stamp" -mmin -30 2>/dev/null)" ] \
       || { DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update && touch "$stamp"; }; } \
-    && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${missing[@]}"
-  } >"$log" 2>&1 || rc=$?
-  [ -z "$made_policy" ] || rm -f $policy
+      && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${missing[@]}" \
+      || status=$?
+    [ -z "$made_policy" ] || rm -f $policy
+    exit $status
+  ) 9>"$CACHE_DIR/apt.lock" >"$log" 2>&1 || rc=$?
   [ $rc -eq 0 ] || { tail -n 20 "$log" >&2; die "apt-get failed for ${missing[*]} (log: $log)"; }
 }
 
