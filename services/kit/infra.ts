@@ -64,6 +64,11 @@ export const infraConfig = defineConfig({
     schema: z.enum(["on", "off"]).default("on"),
     help: "on: the embedded PGlite databases run in one worker thread, off the event loop (~3× the all-in-one send throughput). off: on the event loop (one thread fewer).",
   },
+  pgliteSharedBuffersMb: {
+    env: "PARLEY_PGLITE_SHARED_BUFFERS_MB",
+    schema: z.coerce.number().int().min(1).max(65536).default(16),
+    help: "Shared buffers of each embedded PGlite database, MiB (PostgreSQL's shared_buffers; its own default, 128, costs that much memory per database at start-up).",
+  },
   redisUrl: {
     env: "PARLEY_REDIS_URL",
     schema: z.string().optional(),
@@ -114,6 +119,7 @@ export function createInfra(options: { env: NodeJS.ProcessEnv; dataDir: string; 
         : import("./sql/database.pglite.js").then(({ openPglite }) =>
             openPglite(join(options.dataDir, name), name, options.env.PARLEY_PGLITE_TEMPLATE, {
               thread: config.pgliteThread === "on",
+              sharedBuffersMb: config.pgliteSharedBuffersMb,
               logger: options.logger.child({ component: "sql", store: name }),
             }),
           );

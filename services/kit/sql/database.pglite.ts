@@ -1,9 +1,9 @@
-import { PGlite } from "@electric-sql/pglite";
+import type { PGlite } from "@electric-sql/pglite";
 import type { Logger } from "../logger.js";
 import { storeDuration } from "../metrics.js";
 import type { SqlDatabase, SqlExecutor } from "./database.js";
 import { startAutovacuum } from "./pglite.autovacuum.js";
-import { ensureCluster } from "./pglite.template.js";
+import { openCluster } from "./pglite.template.js";
 import { PgliteThread } from "./pglite.thread.js";
 
 /**
@@ -30,18 +30,24 @@ async function release(thread: PgliteThread): Promise<void> {
 /**
  * Opens (creating if needed) an embedded PostgreSQL in `dir`. With `thread` (the default of
  * PARLEY_PGLITE_THREAD), it runs in the process's PGlite worker thread, off the event loop;
- * otherwise on the event loop. A new cluster is copied from a template (pglite.template.ts). It is
- * vacuumed and analyzed as PostgreSQL's autovacuum would (pglite.autovacuum.ts).
+ * otherwise on the event loop. A new cluster is copied from a template and started with
+ * `sharedBuffersMb` of shared buffers (pglite.template.ts). It is vacuumed and analyzed as
+ * PostgreSQL's autovacuum would (pglite.autovacuum.ts).
  */
 export async function openPglite(
   dir: string,
   store: string,
   templateDir?: string,
-  options: { thread?: boolean; logger?: Logger; autovacuumIntervalMs?: number } = {},
+  options: {
+    thread?: boolean;
+    sharedBuffersMb?: number;
+    logger?: Logger;
+    autovacuumIntervalMs?: number;
+  } = {},
 ): Promise<SqlDatabase> {
   const db = await (options.thread
-    ? openInThread(dir, store, templateDir)
-    : openOnEventLoop(dir, store, templateDir));
+    ? openInThread(dir, store, templateDir, options.sharedBuffersMb)
+    : openOnEventLoop(dir, store, templateDir, options.sharedBuffersMb));
   const autovacuum = startAutovacuum(db, {
     store,
     logger: options.logger,
@@ -57,11 +63,16 @@ export async function openPglite(
   };
 }
 
-async function openInThread(dir: string, store: string, templateDir?: string): Promise<SqlDatabase> {
+async function openInThread(
+  dir: string,
+  store: string,
+  templateDir: string | undefined,
+  sharedBuffersMb: number | undefined,
+): Promise<SqlDatabase> {
   const thread = acquire();
   let db: number;
   try {
-    db = await thread.open(dir, templateDir);
+    db = await thread.open(dir, templateDir, sharedBuffersMb);
   } catch (err) {
     await release(thread);
     throw err;
@@ -79,9 +90,13 @@ async function openInThread(dir: string, store: string, templateDir?: string): P
   };
 }
 
-async function openOnEventLoop(dir: string, store: string, templateDir?: string): Promise<SqlDatabase> {
-  await ensureCluster(dir, templateDir);
-  const db = await PGlite.create(dir);
+async function openOnEventLoop(
+  dir: string,
+  store: string,
+  templateDir: string | undefined,
+  sharedBuffersMb: number | undefined,
+): Promise<SqlDatabase> {
+  const db = await openCluster(dir, templateDir, { sharedBuffersMb });
   const executor = (target: Pick<PGlite, "query">): SqlExecutor => ({
     query: async <T>(sql: string, params?: unknown[]) => (await target.query<T>(sql, params)).rows,
   });

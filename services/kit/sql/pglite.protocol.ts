@@ -4,7 +4,13 @@
  * Types only: the worker imports nothing of Parley's at run time (it loads without a TS loader).
  */
 export type Request =
-  | { op: "open"; id: number; dir: string; templateDir: string | undefined }
+  | {
+      op: "open";
+      id: number;
+      dir: string;
+      templateDir: string | undefined;
+      sharedBuffersMb: number | undefined;
+    }
   | { op: "query"; id: number; db: number; sql: string; params: unknown[] | undefined }
   | { op: "exec"; id: number; db: number; sql: string }
   /** Starts a transaction; not answered itself: its statements and its end are. */

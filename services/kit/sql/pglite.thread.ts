@@ -83,8 +83,8 @@ export class PgliteThread {
   }
 
   /** Opens (creating from the template if needed) the database in `dir`; resolves to its handle. */
-  open(dir: string, templateDir: string | undefined): Promise<number> {
-    return this.call({ op: "open", dir, templateDir }) as Promise<number>;
+  open(dir: string, templateDir: string | undefined, sharedBuffersMb?: number): Promise<number> {
+    return this.call({ op: "open", dir, templateDir, sharedBuffersMb }) as Promise<number>;
   }
 
   query<T>(db: number, sql: string, params?: unknown[]): Promise<T[]> {

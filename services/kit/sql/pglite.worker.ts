@@ -8,7 +8,7 @@ import { Buffer } from "node:buffer";
 import { extname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parentPort } from "node:worker_threads";
-import { PGlite, type Transaction } from "@electric-sql/pglite";
+import type { PGlite, Transaction } from "@electric-sql/pglite";
 import type { Reply, Request, WireError } from "./pglite.protocol.js";
 
 const port = parentPort;
@@ -39,15 +39,9 @@ const byteaCodec = {
 
 // Beside this file, with its extension (.ts from source, .js once compiled): a static import of
 // "./pglite.template.js" would not load from source, where Node runs this file with no loader.
-const { ensureCluster } = (await import(
+const { openCluster } = (await import(
   new URL(`./pglite.template${extname(fileURLToPath(import.meta.url))}`, import.meta.url).href
 )) as typeof import("./pglite.template.js");
-
-/** Opens (creating from the template if needed) an embedded PostgreSQL in `dir`. */
-async function openDatabase(dir: string, templateDir: string | undefined): Promise<PGlite> {
-  await ensureCluster(dir, templateDir);
-  return PGlite.create(dir, byteaCodec);
-}
 
 const databases = new Map<number, PGlite>();
 let lastDatabase = 0;
@@ -195,7 +189,10 @@ function toTransaction(command: TxCommand): void {
 async function handle(request: Request): Promise<void> {
   switch (request.op) {
     case "open": {
-      const db = await openDatabase(request.dir, request.templateDir);
+      const db = await openCluster(request.dir, request.templateDir, {
+        ...byteaCodec,
+        sharedBuffersMb: request.sharedBuffersMb,
+      });
       databases.set(++lastDatabase, db);
       return answer(request.id, lastDatabase);
     }
