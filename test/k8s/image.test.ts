@@ -1,14 +1,18 @@
 /**
  * The container image, for real: the Dockerfile is built by a local Docker engine (deps/docker.sh,
  * with locally made stand-ins for its base images), the container runs with host networking on
- * embedded defaults with a read-only root filesystem, and the seed walk passes against its port.
+ * embedded defaults with a read-only root filesystem and the chart's all-in-one memory limit, and
+ * the seed walk passes against its port.
  */
-import { readFileSync } from "node:fs";
+import { chownSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { eventually } from "../../services/kit/testing/eventually.js";
 import { restScenarios } from "../rest.scenarios.js";
-import { ensureDeps, REPO, run, SETUP_TIMEOUT_MS } from "./k8s.js";
+import { CHART, ensureDeps, REPO, run, SETUP_TIMEOUT_MS } from "./k8s.js";
 
 const IMAGE = "parley:test";
 let docker: (args: string[]) => ReturnType<typeof run>;
@@ -16,6 +20,18 @@ let container = "";
 let port = 0;
 let adminPort = 0;
 let buildSeconds = 0;
+// The data folder on the host's disk, as the chart's emptyDir or volume is: a tmpfs would charge
+// the PGlite clusters' files to the container's memory.
+const dataDir = mkdtempSync(join(tmpdir(), "parley-image-data-"));
+
+/** The chart's memory limit for the all-in-one pod, in docker's notation ("1536Mi" → "1536m"). */
+function allInOneMemoryLimit(): string {
+  const values = parse(readFileSync(join(CHART, "values.yaml"), "utf8"));
+  const limit = String(values.allInOne.resources.limits.memory);
+  const mebibytes = /^(\d+)Mi$/.exec(limit)?.[1] ?? String(Number(/^(\d+)Gi$/.exec(limit)?.[1]) * 1024);
+  if (!/^\d+$/.test(mebibytes)) throw new Error(`unexpected memory limit ${limit}`);
+  return `${mebibytes}m`;
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -40,16 +56,19 @@ beforeAll(async () => {
     throw new Error(`docker build failed:\n${build.stdout.slice(-4000)}\n${build.stderr}`);
   await docker(["image", "prune", "-f"]); // the build stages' leftovers
   [port, adminPort] = await Promise.all([freePort(), freePort()]);
+  chownSync(dataDir, 10001, 10001);
   const runResult = await docker([
     "run",
     "-d",
     "--network",
     "host",
+    "--memory",
+    allInOneMemoryLimit(),
     "--read-only",
     "--tmpfs",
     "/tmp",
-    "--tmpfs",
-    "/data:uid=10001,gid=10001",
+    "--volume",
+    `${dataDir}:/data`,
     "--cap-drop",
     "ALL",
     "--security-opt",
@@ -73,10 +92,15 @@ beforeAll(async () => {
       (await fetch(`http://127.0.0.1:${at}/readyz`).catch(() => undefined))?.status === 200;
     if ((await ready(port)) && (await ready(adminPort))) return true;
     if (polls++ % 40 !== 0) return false;
-    const state = await docker(["inspect", "-f", "{{.State.Running}}", container]);
-    if (state.stdout.trim() !== "true") {
+    const state = await docker(["inspect", "-f", "{{.State.Running}} {{.State.OOMKilled}}", container]);
+    const [running, oomKilled] = state.stdout.trim().split(" ");
+    if (running !== "true") {
       const logs = await docker(["logs", container]);
-      throw new Error(`the container stopped:\n${logs.stdout}\n${logs.stderr}`);
+      const why =
+        oomKilled === "true"
+          ? `was killed at the chart's memory limit (${allInOneMemoryLimit()})`
+          : "stopped";
+      throw new Error(`the container ${why}:\n${logs.stdout}\n${logs.stderr}`);
     }
     return false;
   }, 180_000);
@@ -84,6 +108,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (container) await docker(["rm", "-f", container]);
+  rmSync(dataDir, { recursive: true, force: true });
 });
 
 describe("the image", () => {
