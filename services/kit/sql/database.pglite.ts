@@ -1,8 +1,8 @@
-import type { PGlite } from "@electric-sql/pglite";
 import type { Logger } from "../logger.js";
 import { storeDuration } from "../metrics.js";
 import type { SqlDatabase, SqlExecutor } from "./database.js";
 import { startAutovacuum } from "./pglite.autovacuum.js";
+import { PreparedStatements } from "./pglite.prepared.js";
 import { openCluster } from "./pglite.template.js";
 import { PgliteThread } from "./pglite.thread.js";
 
@@ -97,16 +97,17 @@ async function openOnEventLoop(
   sharedBuffersMb: number | undefined,
 ): Promise<SqlDatabase> {
   const db = await openCluster(dir, templateDir, { sharedBuffersMb });
-  const executor = (target: Pick<PGlite, "query">): SqlExecutor => ({
-    query: async <T>(sql: string, params?: unknown[]) => (await target.query<T>(sql, params)).rows,
-  });
+  const statements = new PreparedStatements(db);
+  const inTransaction: SqlExecutor = {
+    query: <T>(sql: string, params?: unknown[]) => statements.queryInTransaction<T>(sql, params),
+  };
   return {
     query: <T>(sql: string, params?: unknown[]) =>
-      timed(store, "query", async () => (await db.query<T>(sql, params)).rows),
+      timed(store, "query", () => statements.query<T>(sql, params)),
     exec: async (sql) => {
       await db.exec(sql);
     },
-    transaction: (fn) => timed(store, "transaction", () => db.transaction((tx) => fn(executor(tx)))),
+    transaction: (fn) => timed(store, "transaction", () => db.transaction(() => fn(inTransaction))),
     close: () => db.close(),
   };
 }

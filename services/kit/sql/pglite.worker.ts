@@ -8,7 +8,7 @@ import { Buffer } from "node:buffer";
 import { extname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parentPort } from "node:worker_threads";
-import type { PGlite, Transaction } from "@electric-sql/pglite";
+import type { PGlite } from "@electric-sql/pglite";
 import type { Reply, Request, WireError } from "./pglite.protocol.js";
 
 const port = parentPort;
@@ -37,13 +37,21 @@ const byteaCodec = {
   },
 };
 
-// Beside this file, with its extension (.ts from source, .js once compiled): a static import of
-// "./pglite.template.js" would not load from source, where Node runs this file with no loader.
-const { openCluster } = (await import(
-  new URL(`./pglite.template${extname(fileURLToPath(import.meta.url))}`, import.meta.url).href
-)) as typeof import("./pglite.template.js");
+// Its siblings, with this file's extension (.ts from source, .js once compiled): static imports of
+// "./pglite.template.js" and "./pglite.prepared.js" would not load from source, where Node runs
+// this file with no loader.
+const sibling = (name: string) =>
+  new URL(`./${name}${extname(fileURLToPath(import.meta.url))}`, import.meta.url).href;
+const { openCluster } = (await import(sibling("pglite.template"))) as typeof import("./pglite.template.js");
+const { PreparedStatements } = (await import(
+  sibling("pglite.prepared")
+)) as typeof import("./pglite.prepared.js");
 
-const databases = new Map<number, PGlite>();
+interface Database {
+  db: PGlite;
+  statements: InstanceType<typeof PreparedStatements>;
+}
+const databases = new Map<number, Database>();
 let lastDatabase = 0;
 
 type TxCommand = Extract<Request, { op: "txQuery" | "end" }>;
@@ -112,7 +120,7 @@ function toWire(err: unknown): WireError {
   };
 }
 
-function database(id: number): PGlite {
+function database(id: number): Database {
   const db = databases.get(id);
   if (!db) throw new Error(`PGlite database ${id} is not open`);
   return db;
@@ -121,8 +129,8 @@ function database(id: number): PGlite {
 function begin(dbId: number, txId: number): void {
   const state: OpenTransaction = { queue: [], waiting: undefined, failed: undefined };
   transactions.set(txId, state);
-  const db = databases.get(dbId);
-  if (!db) {
+  const open = databases.get(dbId);
+  if (!open) {
     state.failed = toWire(new Error(`PGlite database ${dbId} is not open`));
     return;
   }
@@ -134,37 +142,39 @@ function begin(dbId: number, txId: number): void {
     });
   let end: TxCommand | undefined;
   // PGlite's transaction() holds the database (its other callers wait) until the callback ends.
-  db.transaction(async (tx: Transaction) => {
-    for (;;) {
-      const command = await next();
-      if (command.op === "txQuery") {
-        // An error answers the statement; the caller decides whether the transaction goes on.
-        await tx.query(command.sql, command.params).then(
-          (result) => answer(command.id, result.rows),
-          (err) => fail(command.id, err),
-        );
-        continue;
-      }
-      end = command;
-      if (!command.commit) throw ROLLBACK;
-      return;
-    }
-  }).then(
-    () => {
-      transactions.delete(txId);
-      if (end) answer(end.id, undefined);
-    },
-    (err) => {
-      if (end) {
-        transactions.delete(txId);
-        if (err === ROLLBACK) answer(end.id, undefined);
-        else fail(end.id, err);
+  open.db
+    .transaction(async () => {
+      for (;;) {
+        const command = await next();
+        if (command.op === "txQuery") {
+          // An error answers the statement; the caller decides whether the transaction goes on.
+          await open.statements.queryInTransaction(command.sql, command.params).then(
+            (rows) => answer(command.id, rows),
+            (err) => fail(command.id, err),
+          );
+          continue;
+        }
+        end = command;
+        if (!command.commit) throw ROLLBACK;
         return;
       }
-      state.failed = toWire(err);
-      for (const command of state.queue.splice(0)) refuse(txId, state, command);
-    },
-  );
+    })
+    .then(
+      () => {
+        transactions.delete(txId);
+        if (end) answer(end.id, undefined);
+      },
+      (err) => {
+        if (end) {
+          transactions.delete(txId);
+          if (err === ROLLBACK) answer(end.id, undefined);
+          else fail(end.id, err);
+          return;
+        }
+        state.failed = toWire(err);
+        for (const command of state.queue.splice(0)) refuse(txId, state, command);
+      },
+    );
 }
 
 function refuse(txId: number, state: OpenTransaction, command: TxCommand): void {
@@ -193,13 +203,13 @@ async function handle(request: Request): Promise<void> {
         ...byteaCodec,
         sharedBuffersMb: request.sharedBuffersMb,
       });
-      databases.set(++lastDatabase, db);
+      databases.set(++lastDatabase, { db, statements: new PreparedStatements(db) });
       return answer(request.id, lastDatabase);
     }
     case "query":
-      return answer(request.id, (await database(request.db).query(request.sql, request.params)).rows);
+      return answer(request.id, await database(request.db).statements.query(request.sql, request.params));
     case "exec":
-      await database(request.db).exec(request.sql);
+      await database(request.db).db.exec(request.sql);
       return answer(request.id, undefined);
     case "begin":
       return begin(request.db, request.tx);
@@ -207,9 +217,9 @@ async function handle(request: Request): Promise<void> {
     case "end":
       return toTransaction(request);
     case "close": {
-      const db = databases.get(request.db);
+      const open = databases.get(request.db);
       databases.delete(request.db);
-      await db?.close();
+      await open?.db.close();
       return answer(request.id, undefined);
     }
   }
