@@ -44,6 +44,23 @@ describe("prepared statements on PGlite", () => {
     expect(row?.length).toBe(6);
   });
 
+  it("sends bytea[] as one literal: bytes, empty, null and views into a larger buffer arrive as they were", async () => {
+    const statements = new PreparedStatements(db);
+    const backing = new Uint8Array([9, 8, 7, 6, 5, 92, 34, 44, 123, 125]);
+    const values = [new Uint8Array([0, 255, 92, 34]), new Uint8Array(0), null, backing.subarray(5, 10)];
+    const rows = await statements.query<{ i: number; v: Uint8Array | null }>(
+      "SELECT i::int AS i, v FROM unnest($1::bytea[]) WITH ORDINALITY AS u(v, i) ORDER BY i",
+      [values],
+    );
+    expect(rows.map((row) => row.v)).toEqual([
+      values[0],
+      new Uint8Array(0),
+      null,
+      new Uint8Array([92, 34, 44, 123, 125]),
+    ]);
+    await expect(statements.query("SELECT $1::bytea[]", [["not bytes"]])).rejects.toThrow(/bytea/);
+  });
+
   it("closes the least recently used statement past its limit, and still runs it when asked again", async () => {
     const statements = new PreparedStatements(db, { maxStatements: 3 });
     const select = (n: number) => `SELECT ${n}::int AS n, count(*)::int AS c FROM items WHERE id > $1`;
