@@ -175,17 +175,29 @@ do_launch() {
 # The foreground unit that do_launch supervises (internal).
 run_both() {
   local pki=$RUN_DIR/pki e a
+  echo "--- etcd start $(date -u +%FT%TZ)" >>"$RUN_DIR/etcd.log"
   "$ETCD_BIN" --name parley-test --data-dir "$RUN_DIR/etcd" \
     --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
     --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
     --initial-cluster "parley-test=http://127.0.0.1:$ETCD_PEER_PORT" \
-    --quota-backend-bytes 1073741824 --log-level warn >"$RUN_DIR/etcd.log" 2>&1 &
+    --quota-backend-bytes 1073741824 --log-level warn >>"$RUN_DIR/etcd.log" 2>&1 &
   e=$!
   echo $e >"$RUN_DIR/etcd.pid"
   # The API server first (it retries etcd while it shuts down), then etcd.
   trap 'kill $a 2>/dev/null; wait $a; kill $e 2>/dev/null; wait $e; exit 0' TERM INT
-  local i
-  for i in $(seq 100); do port_open "$ETCD_PORT" && break; sleep 0.1; done
+  # The API server gives etcd only 20 s before it exits; under CI's disk load (an image build
+  # beside it) etcd once had not opened its port 30 s after start. Wait for etcd here instead.
+  local started; started=$(now_ms)
+  until port_open "$ETCD_PORT"; do
+    if ! kill -0 $e 2>/dev/null; then
+      echo "etcd exited during start-up; last lines of $RUN_DIR/etcd.log:"; tail -n 20 "$RUN_DIR/etcd.log"; exit 1
+    fi
+    if [ $(( $(now_ms) - started )) -gt $(( (READY_TIMEOUT - 10) * 1000 )) ]; then
+      echo "etcd not listening after $((READY_TIMEOUT - 10)) s; last lines of $RUN_DIR/etcd.log:"; tail -n 20 "$RUN_DIR/etcd.log"; exit 1
+    fi
+    sleep 0.1
+  done
+  echo "etcd listening after $(secs_since "$started") s"
   "$K8S_DIR/kube-apiserver" --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
     --bind-address 127.0.0.1 --secure-port "$PORT" \
     --tls-cert-file "$pki/server.crt" --tls-private-key-file "$pki/server.key" --client-ca-file "$pki/ca.crt" \
