@@ -99,19 +99,15 @@ export class PreparedStatements {
   async #execute<T>(sql: string, params: unknown[], inTransaction: boolean): Promise<T[]> {
     const statement = await this.#statement(sql);
     const values = params.map((value, i) => this.#serialize(value, statement.paramTypes[i]));
-    let messages: Message[];
-    try {
-      messages = await this.#db.execProtocolStream(
-        concat([
-          protocol.serialize.bind({ statement: statement.name, values }),
-          protocol.serialize.execute({}),
-          protocol.serialize.sync(),
-        ]),
-        { syncToFs: !inTransaction },
-      );
-    } catch (err) {
-      throw Object.assign(err as Error, { query: sql });
-    }
+    const messages = await this.#send(
+      sql,
+      [
+        protocol.serialize.bind({ statement: statement.name, values }),
+        protocol.serialize.execute({}),
+        protocol.serialize.sync(),
+      ],
+      !inTransaction,
+    );
     if (statement.rowDescription) messages.unshift(statement.rowDescription);
     return (parse.parseResults(messages, this.#db.parsers)[0]?.rows ?? []) as T[];
   }
@@ -129,20 +125,16 @@ export class PreparedStatements {
       .splice(0)
       .map((stale) => protocol.serialize.close({ type: "S", name: stale }));
     const name = `parley_${++lastName}`;
-    let messages: Message[];
-    try {
-      messages = await this.#db.execProtocolStream(
-        concat([
-          ...closing,
-          protocol.serialize.parse({ name, text: sql }),
-          protocol.serialize.describe({ type: "S", name }),
-          protocol.serialize.sync(),
-        ]),
-        { syncToFs: false },
-      );
-    } catch (err) {
-      throw Object.assign(err as Error, { query: sql });
-    }
+    const messages = await this.#send(
+      sql,
+      [
+        ...closing,
+        protocol.serialize.parse({ name, text: sql }),
+        protocol.serialize.describe({ type: "S", name }),
+        protocol.serialize.sync(),
+      ],
+      false,
+    );
     const statement: Statement = {
       name,
       paramTypes: parse.parseDescribeStatementResults(messages),
@@ -150,6 +142,15 @@ export class PreparedStatements {
     };
     this.#statements.set(sql, statement);
     return statement;
+  }
+
+  /** Sends protocol messages as one call; a failure names the statement's SQL, as PGlite's does. */
+  async #send(sql: string, messages: Uint8Array[], syncToFs: boolean): Promise<Message[]> {
+    try {
+      return await this.#db.execProtocolStream(concat(messages), { syncToFs });
+    } catch (err) {
+      throw Object.assign(err as Error, { query: sql });
+    }
   }
 
   /** Drops a statement from the cache; PostgreSQL's copy is closed with the next prepare. */
