@@ -6,13 +6,22 @@ import {
   type ClientUnaryCall,
   credentials,
   Metadata,
+  type MethodDefinition,
+  type ServiceDefinition,
   type ServiceError,
 } from "@grpc/grpc-js";
 import { SpanKind } from "@opentelemetry/api";
+import type { GrpcErrorShape } from "../errors.js";
 import { fromGrpcError } from "../errors.js";
 import { rpcDuration } from "../metrics.js";
 import { injectTraceContext, inSpan } from "../tracing.js";
-import { inProcessInterceptor, MAX_MESSAGE_BYTES } from "./in-process.js";
+import {
+  type InProcessMethod,
+  inProcessInterceptor,
+  inProcessMethod,
+  invokeInProcess,
+  MAX_MESSAGE_BYTES,
+} from "./in-process.js";
 import { GRPC_SHARED_OPTIONS } from "./options.js";
 import { CLIENT_ADDRESS_HEADER } from "./server.js";
 
@@ -27,13 +36,18 @@ type ClientConstructor<C> = new (
  * server of this same process skip the network (in-process.ts).
  */
 export function createClient<C extends Client>(Ctor: ClientConstructor<C>, address: string): C {
-  return new Ctor(address, credentials.createInsecure(), {
+  const client = new Ctor(address, credentials.createInsecure(), {
     ...GRPC_SHARED_OPTIONS,
     "grpc.keepalive_time_ms": 30_000,
     "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
     interceptors: [inProcessInterceptor(address)],
   });
+  addresses.set(client, address);
+  return client;
 }
+
+/** The address each client of createClient() dials, for call()'s in-process path. */
+const addresses = new WeakMap<Client, string>();
 
 // The ts-proto client's full overload: (request, metadata, options, callback).
 type UnaryMethod<Req, Res> = (
@@ -53,6 +67,23 @@ export interface CallOptionsLite {
   timeoutMs?: number;
 }
 
+/**
+ * The server method of this process that a unary call of `client` reaches, if any: call() hands
+ * the call to it itself, skipping grpc-js's call objects (and the stack it captures per call) as
+ * well as the network. grpc-js's own client methods get there through the interceptor.
+ */
+function localMethod(
+  client: Client,
+  method: string,
+): { local: InProcessMethod; definition: MethodDefinition<unknown, unknown> } | undefined {
+  const address = addresses.get(client);
+  const definition = (client.constructor as { service?: ServiceDefinition }).service?.[method];
+  if (address === undefined || !definition || definition.requestStream || definition.responseStream)
+    return undefined;
+  const local = inProcessMethod(address, definition.path);
+  return local && { local, definition };
+}
+
 /** Calls a unary method; failures come back as DomainErrors. Trace context travels in metadata. */
 export function call<C extends Client, K extends keyof C & string>(
   client: C,
@@ -62,6 +93,8 @@ export function call<C extends Client, K extends keyof C & string>(
 ): Promise<ResponseOf<C[K]>> {
   const started = performance.now();
   const service = (client.constructor as { serviceName?: string }).serviceName ?? "unknown";
+  const observe = (code: string) =>
+    rpcDuration.observe({ service, method, code, side: "client" }, (performance.now() - started) / 1000);
   return inSpan(
     `${service}/${method}`,
     { kind: SpanKind.CLIENT, attributes: { "rpc.system": "grpc" } },
@@ -71,6 +104,19 @@ export function call<C extends Client, K extends keyof C & string>(
       if (options.clientAddress) metadata.set(CLIENT_ADDRESS_HEADER, options.clientAddress);
       injectTraceContext(metadata);
       const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+      const inProcess = localMethod(client, method);
+      if (inProcess) {
+        return invokeInProcess(inProcess.local, inProcess.definition, request, metadata, deadline).then(
+          (response) => {
+            observe("OK");
+            return response as ResponseOf<C[K]>;
+          },
+          (failure: GrpcErrorShape) => {
+            observe(String(failure.code));
+            throw fromGrpcError(failure);
+          },
+        );
+      }
       return new Promise<ResponseOf<C[K]>>((resolve, reject) => {
         (client[method] as unknown as UnaryMethod<unknown, ResponseOf<C[K]>>).call(
           client,
@@ -78,11 +124,7 @@ export function call<C extends Client, K extends keyof C & string>(
           metadata,
           { deadline },
           (error, response) => {
-            const code = error ? String(error.code) : "OK";
-            rpcDuration.observe(
-              { service, method, code, side: "client" },
-              (performance.now() - started) / 1000,
-            );
+            observe(error ? String(error.code) : "OK");
             if (error) reject(fromGrpcError(error));
             else resolve(response);
           },

@@ -1,6 +1,6 @@
 import { credentials, Metadata, status } from "@grpc/grpc-js";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   CryptoServiceClient,
   CryptoServiceService,
@@ -61,10 +61,13 @@ describe("in-process gRPC calls", () => {
   it("reach a server registered in this process without the network, and the network once it is gone", async () => {
     const client = createClient(CryptoServiceClient, NOBODY_LISTENS);
     const unregister = registerInProcess(NOBODY_LISTENS, encryptMethod());
+    // call() hands an in-process call over itself, without grpc-js's call objects.
+    const viaClient = vi.spyOn(client, "encrypt");
     try {
       const response = await call(client, "encrypt", { message: "hello" }, { timeoutMs: 2_000 });
       expect(response).toEqual({ encryptedMessage: "hello|" });
-      // The same through grpc-js's own client method, which call() uses too.
+      expect(viaClient).not.toHaveBeenCalled();
+      // The same through grpc-js's own client method (the Connect proxy's way), by the interceptor.
       const viaGrpcJs = await new Promise((resolve, reject) =>
         client.encrypt({ message: "raw" }, (err, answer) => (err ? reject(err) : resolve(answer))),
       );
@@ -79,6 +82,7 @@ describe("in-process gRPC calls", () => {
     }
     const after = await callError(call(client, "encrypt", { message: "hello" }, { timeoutMs: 2_000 }));
     expect(after.code).toBe("unavailable");
+    expect(viaClient).toHaveBeenCalledTimes(2); // the raw call, and this one over the network
     client.close();
   });
 
