@@ -1,6 +1,9 @@
 import { Server, ServerCredentials, type ServerDuplexStream } from "@grpc/grpc-js";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { startPushServer } from "../gateway/events/push-server.js";
+import type { UserEvent as PushedEvent } from "../gen/es/parley/internal/v1/delivery_pb.js";
 import {
+  GatewayPushServiceClient,
   GatewayPushServiceService,
   type PushRequest,
   type PushResponse,
@@ -211,6 +214,50 @@ describe("pushing to gateway nodes", () => {
     const before = await failures();
     await pusher.push([event("alice", 1)]);
     expect(await failures()).toBe(before + 1);
+  });
+});
+
+describe("pushing to a gateway node of this same process", () => {
+  it("hands each push to its push server without opening a stream, in order, until the server stops", async () => {
+    const delivered: PushedEvent[][] = [];
+    const server = await startPushServer({
+      bind: "127.0.0.1:0",
+      deliver: (events) => delivered.push(events) && events.length,
+      logger: silent,
+    });
+    const dialled = vi.spyOn(GatewayPushServiceClient.prototype, "push");
+    const pusher = new GatewayPusher(
+      async (users) => [{ nodeId: "here", pushAddress: server.address, userIds: users }],
+      silent,
+      2000,
+    );
+    try {
+      const shared = { cursor: "", eventId: "group-message", occurredAt: new Date() };
+      await pusher.push([event("alice", 1), event("bob", 1)]);
+      await pusher.push([
+        { ...event("alice", 2), event: shared },
+        { ...event("bob", 2), event: shared },
+      ]);
+      expect(dialled).not.toHaveBeenCalled();
+      expect(delivered.map((batch) => batch.map((e) => `${e.userId}:${e.seq}:${e.event?.eventId}`))).toEqual([
+        ["alice:1:e1", "bob:1:e1"],
+        ["alice:2:group-message", "bob:2:group-message"],
+      ]);
+      // Bytes in between, as over the network: the server's events are objects of its own.
+      expect(delivered[1]?.[0]?.event).toBe(delivered[1]?.[1]?.event);
+
+      await server.stop(1_000);
+      const before = await failures();
+      await pusher.push([event("alice", 3)]);
+      // Nothing answers in-process any more: the push went to the (stopped) node's address.
+      expect(dialled).toHaveBeenCalled();
+      expect(await failures()).toBe(before + 2);
+      expect(delivered).toHaveLength(2);
+    } finally {
+      dialled.mockRestore();
+      pusher.close();
+      await server.stop(1_000);
+    }
   });
 });
 

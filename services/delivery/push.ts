@@ -1,11 +1,14 @@
-import type { ClientDuplexStream } from "@grpc/grpc-js";
+import { type ClientDuplexStream, Metadata } from "@grpc/grpc-js";
 import {
   GatewayPushServiceClient,
+  GatewayPushServiceService,
   type PushRequest,
   type PushResponse,
   type UserEvent,
 } from "../gen/grpc/parley/internal/v1/delivery.js";
+import type { GrpcErrorShape } from "../kit/errors.js";
 import { createClient } from "../kit/grpc/client.js";
+import { type InProcessMethod, inProcessMethod, invokeInProcess } from "../kit/grpc/in-process.js";
 import type { Logger } from "../kit/logger.js";
 import { pushFailures } from "./metrics.js";
 import { pushRequests } from "./push-requests.js";
@@ -21,12 +24,68 @@ interface Waiting {
   reject(err: Error): void;
 }
 
+/** The way to one gateway node: a Push stream, or its push server when it is in this process. */
+interface NodeChannel {
+  readonly usable: boolean;
+  /** Pushes the events, in order with every earlier push; resolves when acknowledged. */
+  push(events: UserEvent[]): Promise<void>;
+  close(reason?: Error): void;
+}
+
+const PUSH = GatewayPushServiceService.push;
+
+/**
+ * A gateway node of this same process (all-in-one): each request is handed to its push server
+ * (kit/grpc/in-process.ts), as bytes, with no HTTP/2 stream in between. Requests are served in the
+ * order they are made, as on a stream. Once that server has stopped, the channel is unusable and
+ * the next push dials the node's address.
+ */
+class LocalNodeChannel implements NodeChannel {
+  private broken = false;
+
+  constructor(
+    private readonly address: string,
+    private readonly timeoutMs: number,
+    private readonly onBroken: () => void,
+  ) {}
+
+  get usable(): boolean {
+    return !this.broken && this.server() !== undefined;
+  }
+
+  private server(): InProcessMethod | undefined {
+    return inProcessMethod(this.address, PUSH.path);
+  }
+
+  async push(events: UserEvent[]): Promise<void> {
+    const server = this.server();
+    if (this.broken || !server) {
+      this.close();
+      throw new Error("the gateway's push server has stopped");
+    }
+    const deadline = Date.now() + this.timeoutMs;
+    await Promise.all(
+      pushRequests(events, { shared: true }).map((request) =>
+        invokeInProcess(server, PUSH, request, new Metadata(), deadline).catch((failure: GrpcErrorShape) => {
+          throw new Error(`push failed: ${failure.details}`);
+        }),
+      ),
+    );
+  }
+
+  close(): void {
+    if (this.broken) return;
+    this.broken = true;
+    this.onBroken();
+  }
+}
+
 /**
  * One long-lived Push stream to one gateway node; acknowledgements come back in order. It opens
  * with an empty request, whose answer says whether the node reads shared events (a gateway from
  * before them answers it too, without the flag, and is sent whole events).
  */
-class NodeStream {
+class NodeStream implements NodeChannel {
   private readonly waiting: Waiting[] = [];
   private broken: Error | undefined;
   private readonly call: ClientDuplexStream<PushRequest, PushResponse>;
@@ -103,7 +162,7 @@ class NodeStream {
  * are in the inboxes, and streams fill gaps from Replay or resume from their cursor.
  */
 export class GatewayPusher {
-  private readonly streams = new Map<string, NodeStream>();
+  private readonly streams = new Map<string, NodeChannel>();
   private closed = false;
   /** Undefined when retrying is off. */
   readonly retries: PushRetries | undefined;
@@ -175,12 +234,15 @@ export class GatewayPusher {
     return false;
   }
 
-  private stream(address: string): NodeStream {
+  private stream(address: string): NodeChannel {
     const existing = this.streams.get(address);
     if (existing?.usable) return existing;
-    const stream = new NodeStream(createClient(GatewayPushServiceClient, address), this.timeoutMs, () => {
+    const forget = () => {
       if (this.streams.get(address) === stream) this.streams.delete(address);
-    });
+    };
+    const stream: NodeChannel = inProcessMethod(address, PUSH.path)
+      ? new LocalNodeChannel(address, this.timeoutMs, forget)
+      : new NodeStream(createClient(GatewayPushServiceClient, address), this.timeoutMs, forget);
     this.streams.set(address, stream);
     return stream;
   }

@@ -9,27 +9,29 @@ import {
   PushResponseSchema,
   type UserEvent,
 } from "../../gen/es/parley/internal/v1/delivery_pb.js";
+import { registerInProcess } from "../../kit/grpc/in-process.js";
 import { GRPC_SHARED_OPTIONS } from "../../kit/grpc/options.js";
 import type { Logger } from "../../kit/logger.js";
 import { SpanKind, tracer } from "../../kit/tracing.js";
 
 const SERVICE_NAME = "parley.internal.v1.GatewayPushService";
+/** The method's path, by which delivery finds a push server of its own process (in-process.ts). */
+export const PUSH_PATH = `/${SERVICE_NAME}/Push`;
 
 /**
  * GatewayPushService decoded straight into protobuf-es types (what the streams write), not the
  * ts-proto ones: one decode per push, no conversion.
  */
-const pushService: ServiceDefinition = {
-  push: {
-    path: `/${SERVICE_NAME}/Push`,
-    requestStream: true,
-    responseStream: true,
-    requestSerialize: (value: PushRequest) => Buffer.from(toBinary(PushRequestSchema, value)),
-    requestDeserialize: (bytes: Buffer) => fromBinary(PushRequestSchema, bytes),
-    responseSerialize: (value: PushResponse) => Buffer.from(toBinary(PushResponseSchema, value)),
-    responseDeserialize: (bytes: Buffer) => fromBinary(PushResponseSchema, bytes),
-  },
-};
+const pushMethod = {
+  path: PUSH_PATH,
+  requestStream: true,
+  responseStream: true,
+  requestSerialize: (value: PushRequest) => Buffer.from(toBinary(PushRequestSchema, value)),
+  requestDeserialize: (bytes: Buffer) => fromBinary(PushRequestSchema, bytes),
+  responseSerialize: (value: PushResponse) => Buffer.from(toBinary(PushResponseSchema, value)),
+  responseDeserialize: (bytes: Buffer) => fromBinary(PushResponseSchema, bytes),
+} as const;
+const pushService: ServiceDefinition = { push: pushMethod };
 
 /**
  * The request's entries, each with its event: an entry naming a shared event gets that object,
@@ -64,27 +66,29 @@ export async function startPushServer(options: {
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
   health.addToServer(server);
   const calls = new Set<ServerDuplexStream<PushRequest, PushResponse>>();
+  /** One request handed to the streams; the answer acknowledges it. */
+  const accept = (request: PushRequest): PushResponse => {
+    let accepted = 0;
+    // One span per push, continuing delivery's fan-out trace (and through it, the send's).
+    const span = tracer.startSpan(
+      "gateway push",
+      { kind: SpanKind.SERVER, attributes: { "parley.events": request.events.length } },
+      propagation.extract(ROOT_CONTEXT, request.events[0]?.traceContext ?? {}),
+    );
+    try {
+      accepted = options.deliver(withSharedEvents(request));
+    } catch (err) {
+      span.setStatus({ code: SpanStatusCode.ERROR });
+      options.logger.error({ err }, "handing pushed events to streams failed");
+    } finally {
+      span.end();
+    }
+    return create(PushResponseSchema, { accepted, readsShared: true });
+  };
   server.addService(pushService, {
     push(call: ServerDuplexStream<PushRequest, PushResponse>) {
       calls.add(call);
-      call.on("data", (request: PushRequest) => {
-        let accepted = 0;
-        // One span per push, continuing delivery's fan-out trace (and through it, the send's).
-        const span = tracer.startSpan(
-          "gateway push",
-          { kind: SpanKind.SERVER, attributes: { "parley.events": request.events.length } },
-          propagation.extract(ROOT_CONTEXT, request.events[0]?.traceContext ?? {}),
-        );
-        try {
-          accepted = options.deliver(withSharedEvents(request));
-        } catch (err) {
-          span.setStatus({ code: SpanStatusCode.ERROR });
-          options.logger.error({ err }, "handing pushed events to streams failed");
-        } finally {
-          span.end();
-        }
-        call.write(create(PushResponseSchema, { accepted, readsShared: true }));
-      });
+      call.on("data", (request: PushRequest) => call.write(accept(request)));
       call.on("end", () => call.end());
       call.on("error", () => {});
       call.on("close", () => calls.delete(call));
@@ -98,9 +102,24 @@ export async function startPushServer(options: {
   const host = options.bind.slice(0, options.bind.lastIndexOf(":"));
   const address = `${host === "0.0.0.0" || host === "[::]" || host === "" ? "127.0.0.1" : host}:${port}`;
   options.logger.info({ address }, "gateway push server listening");
+  // Delivery in this same process hands each request over directly, as bytes, without HTTP/2.
+  const unregister = registerInProcess(
+    address,
+    new Map([
+      [
+        PUSH_PATH,
+        {
+          requestDeserialize: pushMethod.requestDeserialize,
+          responseSerialize: pushMethod.responseSerialize as (response: unknown) => Buffer,
+          serve: async (request: unknown) => accept(request as PushRequest),
+        },
+      ],
+    ]),
+  );
   return {
     address,
     async stop(graceMs) {
+      unregister();
       health.setStatus("", "NOT_SERVING");
       health.setStatus(SERVICE_NAME, "NOT_SERVING");
       for (const call of calls) call.end();
