@@ -16,7 +16,7 @@ import { SpanKind, tracer } from "../../kit/tracing.js";
 
 const SERVICE_NAME = "parley.internal.v1.GatewayPushService";
 /** The method's path, by which delivery finds a push server of its own process (in-process.ts). */
-export const PUSH_PATH = `/${SERVICE_NAME}/Push`;
+const PUSH_PATH = `/${SERVICE_NAME}/Push`;
 
 /**
  * GatewayPushService decoded straight into protobuf-es types (what the streams write), not the

@@ -11,8 +11,7 @@ import {
   type ServiceError,
 } from "@grpc/grpc-js";
 import { SpanKind } from "@opentelemetry/api";
-import type { GrpcErrorShape } from "../errors.js";
-import { fromGrpcError } from "../errors.js";
+import { fromGrpcError, type GrpcErrorShape } from "../errors.js";
 import { rpcDuration } from "../metrics.js";
 import { injectTraceContext, inSpan } from "../tracing.js";
 import {
