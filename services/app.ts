@@ -99,7 +99,14 @@ export async function startParley(options: StartOptions = {}): Promise<RunningPa
   let port: number | undefined;
   const stopAll = async () => {
     phase = "stopping";
-    for (const { name, module } of running.reverse()) {
+    // The gateway first (it started first, for /healthz): its streams are told to reconnect and
+    // are closed in presence while presence and delivery still run. Then the rest, last started first.
+    const reversed = [...running].reverse();
+    const stopOrder = [
+      ...reversed.filter((r) => r.name === "gateway"),
+      ...reversed.filter((r) => r.name !== "gateway"),
+    ];
+    for (const { name, module } of stopOrder) {
       try {
         await module.stop();
       } catch (err) {

@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { newUser, restClient } from "./clients.js";
+import { kindOf, wsEvents } from "./event-clients.js";
 
 /**
  * `npm start` as a newcomer runs it: a real process on a fresh data folder, probed from outside.
@@ -28,7 +30,7 @@ async function poll(url: string, until: (status: number) => boolean, timeoutMs: 
 }
 
 describe("the launcher", () => {
-  it("is alive before it is ready, becomes ready, and stops cleanly on SIGTERM", async () => {
+  it("is alive before it is ready, becomes ready, and stops cleanly on SIGTERM, streams first", async () => {
     const port = 20000 + Math.floor(Math.random() * 20000);
     child = spawn(process.execPath, ["--import", "tsx", "services/main.ts"], {
       env: {
@@ -38,7 +40,12 @@ describe("the launcher", () => {
         PARLEY_DATA_DIR: dataDir,
         LOG_LEVEL: "warn",
       },
-      stdio: ["ignore", "ignore", "inherit"],
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    // The log, one JSON object a line (pino).
+    let log = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      log += chunk.toString();
     });
     const base = `http://127.0.0.1:${port}`;
     expect(await poll(`${base}/healthz`, (s) => s === 200, 60_000)).toBe(200);
@@ -54,11 +61,28 @@ describe("the launcher", () => {
     };
     expect(Object.values(admin.targets).every((state) => state === "started")).toBe(true);
 
+    // A device holding a stream when the stop comes.
+    const user = await newUser(restClient(base));
+    const stream = wsEvents(base, { token: user.token });
+    await stream.until((e) => kindOf(e) === "control:LIVE");
+
     const exited = new Promise<number | null>((resolve) => child?.once("exit", (code) => resolve(code)));
     const stopping = Date.now();
+    const logBeforeStop = log.length;
     child.kill("SIGTERM");
+    const [last] = (await stream.until((e) => kindOf(e) === "control:RECONNECT")).slice(-1);
+    expect(last.control.reason).toBe("server is shutting down");
     expect(await exited).toBe(0);
     expect(Date.now() - stopping).toBeLessThan(10_000);
+    // The gateway stops before the services it calls: closing its streams in presence and
+    // announcing them found everything still running, so nothing was logged as failed.
+    const troubles = log
+      .slice(logBeforeStop)
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map((line) => JSON.parse(line) as { level: string; msg: string })
+      .filter((entry) => ["warn", "error", "fatal"].includes(entry.level));
+    expect(troubles.map((entry) => entry.msg)).toEqual([]);
   });
 
   it("refuses bad configuration at start-up, naming every bad variable", async () => {
