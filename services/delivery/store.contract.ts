@@ -81,6 +81,25 @@ export function deliveryStoreContract(name: string, setup: () => Promise<StoreUn
       expect(await store.append([event([])])).toEqual([]);
     });
 
+    it("writes a batch appended twice at once one time: the other writes nothing, or fails whole and then writes nothing", async () => {
+      const people = Array.from({ length: 50 }, (_, i) => user(`twice${i}`));
+      const batch = [event(people), event(people.slice(0, 10))];
+      // On PostgreSQL they may overlap: then the second finds no pair written, waits for the
+      // first's heads and fails on the inbox's unique index, rolled back whole (store.sql.pg.test.ts
+      // makes that happen).
+      const outcomes = await Promise.allSettled([store.append(batch), store.append(batch)]);
+      const written = outcomes.flatMap((o) => (o.status === "fulfilled" ? o.value : []));
+      expect(written).toHaveLength(60);
+      for (const outcome of outcomes) {
+        if (outcome.status === "rejected") expect(await store.append(batch)).toEqual([]);
+      }
+      for (const [i, person] of people.entries()) {
+        const page = await store.replay(person, 0, 10);
+        expect(page.entries.map((e) => e.seq)).toEqual(i < 10 ? [1, 2] : [1]);
+        expect(page.headSeq).toBe(i < 10 ? 2 : 1);
+      }
+    });
+
     it("keeps seqs gapless and each conversation in order under concurrent batches", async () => {
       const people = Array.from({ length: 6 }, (_, i) => user(`p${i}`));
       const conversations = 8;
