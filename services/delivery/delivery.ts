@@ -12,7 +12,7 @@ import { isMessageId, timeOfMessageId } from "../messages/records.js";
 import { type EventSources, toUserEvents } from "./events.js";
 import { fanOut, type GroupMembers, groupEvents, messageEvents, receiptEvents } from "./fanout.js";
 import { deliveryEvents, pushFailures } from "./metrics.js";
-import type { DeliveryStore, DurableEvent, EventSettings } from "./store.js";
+import type { DeliveryStore, DurableEvent, EventSettings, InboxEntry } from "./store.js";
 
 /** What delivery asks of groups besides members: everyone a user shares a group with. */
 export interface Groups extends GroupMembers {
@@ -98,8 +98,11 @@ export class Delivery {
       groups: this.deps.groups,
       logger: this.deps.logger,
     });
-    const written = await fanOut(events, this.deps.store);
-    if (written.length === 0) return;
+    await fanOut(events, this.deps.store, { written: (entries) => this.pushWritten(entries) });
+  }
+
+  /** Pushes entries just written; never throws (what is not pushed, streams get from Replay). */
+  private async pushWritten(written: InboxEntry[]): Promise<void> {
     let pushed: UserEvent[];
     try {
       pushed = await toUserEvents(written, this.deps.sources);

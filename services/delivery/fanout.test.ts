@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { v7 as uuidv7 } from "uuid";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { ReceiptRecord } from "../gen/grpc/parley/internal/v1/delivery.js";
 import { GroupEvent, MessageRecord } from "../gen/grpc/parley/internal/v1/records.js";
 import { ReceiptKind } from "../gen/grpc/parley/v1/events.js";
@@ -12,7 +12,15 @@ import type { SqlDatabase } from "../kit/sql/database.js";
 import { openPglite } from "../kit/sql/database.pglite.js";
 import { directConversationId } from "../messages/conversations.js";
 import { timeOfMessageId } from "../messages/records.js";
-import { type FanoutDependencies, fanOut, groupEvents, messageEvents, receiptEvents } from "./fanout.js";
+import {
+  type FanoutDependencies,
+  fanOut,
+  groupEvents,
+  messageEvents,
+  partsByRecipient,
+  receiptEvents,
+} from "./fanout.js";
+import type { DeliveryStore, DurableEvent, InboxEntry } from "./store.js";
 import { SqlDeliveryStore } from "./store.sql.js";
 
 const GROUP = uuidv7();
@@ -205,6 +213,113 @@ describe("recipients of a batch", () => {
       written.filter((e) => e.userId === user).map((e) => ReceiptRecord.decode(e.payload).userId);
     expect(receiptsOf("dave")).toEqual(["dave", "dave"]);
     expect(receiptsOf("alice")).toEqual(["carol", "carol", "dave", "alice"]);
+  });
+});
+
+describe("a large fan-out in parts", () => {
+  const members = Array.from({ length: 10 }, (_, i) => `member-${i}-${uuidv7()}`);
+  const event = (key: string, recipients: string[]): DurableEvent => ({
+    eventKey: `g:${key}-${uuidv7()}`,
+    kind: "group",
+    payload: Buffer.from(key),
+    appendedAt: T0,
+    recipients,
+  });
+  const pairs = (events: DurableEvent[]) =>
+    events.flatMap((e) => e.recipients.map((u) => `${u} ${e.eventKey}`));
+
+  it("splits by whole users, keeps each user's events in order, and leaves a small batch whole", () => {
+    const events = [
+      event("a", members),
+      event("b", members.slice(0, 3)),
+      event("c", []),
+      event("d", members.slice(5)),
+    ];
+    expect(partsByRecipient(events, 18)).toEqual([events]);
+    const parts = partsByRecipient(events, 4);
+    // members 0–2 hold two entries each, 3–4 one, 5–9 two: filled up to four entries a part.
+    expect(parts.map((part) => [...new Set(part.flatMap((e) => e.recipients))])).toEqual([
+      members.slice(0, 2),
+      members.slice(2, 5),
+      members.slice(5, 7),
+      members.slice(7, 9),
+      members.slice(9),
+    ]);
+    expect(pairs(parts.flat()).sort()).toEqual(pairs(events).sort());
+    for (const part of parts) {
+      // Batch order within each part; no event without recipients.
+      const keys = part.map((e) => e.eventKey);
+      expect(keys).toEqual(events.map((e) => e.eventKey).filter((k) => keys.includes(k)));
+      expect(part.every((e) => e.recipients.length > 0)).toBe(true);
+    }
+    // One user with more entries than a part holds is a part alone.
+    const many = Array.from({ length: 5 }, (_, i) => event(`m${i}`, members.slice(0, 1)));
+    expect(partsByRecipient([...many, event("x", members.slice(1, 2))], 2).map((p) => p.length)).toEqual([
+      5, 1,
+    ]);
+  });
+
+  it("hands each part to its push as soon as it is written, before the next part is", async () => {
+    const log: string[] = [];
+    const store: DeliveryStore = Object.create(deps.store);
+    store.append = async (part) => {
+      log.push(`append ${part.flatMap((e) => e.recipients).length}`);
+      return deps.store.append(part);
+    };
+    let release = () => {};
+    const pushesHeld = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const handed: InboxEntry[][] = [];
+    let settled = false;
+    const done = fanOut([event("a", members), event("b", members.slice(0, 4))], store, {
+      partEntries: 5,
+      written: async (entries) => {
+        log.push(`push ${entries.length}`);
+        handed.push(entries);
+        await pushesHeld;
+      },
+    }).then((all) => {
+      settled = true;
+      return all;
+    });
+    await vi.waitFor(() => expect(handed).toHaveLength(3));
+    expect(log).toEqual(["append 4", "push 4", "append 5", "push 5", "append 5", "push 5"]);
+    // The pushes are still running: the batch is not done until they are.
+    expect(settled).toBe(false);
+    release();
+    const all = await done;
+    expect(all).toEqual(handed.flat());
+    // Every member's seqs are gapless from 1, in batch order.
+    for (const userId of members.slice(0, 4)) {
+      expect(all.filter((e) => e.userId === userId).map((e) => [e.seq, e.payload.toString()])).toEqual([
+        [1, "a"],
+        [2, "b"],
+      ]);
+    }
+  });
+
+  it("fails the batch when a part fails, after the parts written were pushed; redelivery writes the rest", async () => {
+    const group = Array.from({ length: 6 }, (_, i) => `redelivered-${i}-${uuidv7()}`);
+    const events = [event("r", group)];
+    let appends = 0;
+    const failing: DeliveryStore = Object.create(deps.store);
+    failing.append = async (part) => {
+      if (++appends === 2) throw new Error("the database went away");
+      return deps.store.append(part);
+    };
+    const pushed: string[] = [];
+    const written = async (entries: InboxEntry[]) => {
+      pushed.push(...entries.map((e) => e.userId));
+    };
+    await expect(fanOut(events, failing, { partEntries: 2, written })).rejects.toThrow(
+      "the database went away",
+    );
+    expect(pushed).toEqual(group.slice(0, 2));
+    pushed.length = 0;
+    const again = await fanOut(events, deps.store, { partEntries: 2, written });
+    expect(again.map((e) => e.userId)).toEqual(group.slice(2));
+    expect(pushed).toEqual(group.slice(2));
   });
 });
 

@@ -179,12 +179,73 @@ function durable(
   };
 }
 
-/** Writes a batch's events to the inboxes (one transaction) and counts them; answers what was written. */
-export async function fanOut(events: DurableEvent[], store: DeliveryStore): Promise<InboxEntry[]> {
-  const written = await store.append(events);
+/**
+ * Inbox entries one append writes at most when a batch is larger: a 1,000-member group message is
+ * appended in four parts. A batch of 1:1 messages (two or three entries each) stays one part up to
+ * ~85 messages.
+ */
+export const FAN_OUT_PART_ENTRIES = 256;
+
+/**
+ * Writes a batch's events to the inboxes and counts them; answers what was written. A batch of
+ * more than `partEntries` entries is appended in parts by recipient (one transaction each, each
+ * user's entries in one part, in order), and each part is handed to `written` as soon as it is
+ * committed: its push then runs while the database (another thread or process) writes the next
+ * part, so a large group's last member no longer waits for the whole append and then the whole
+ * push. Resolves when every part is written and every `written` has settled. A part that fails
+ * fails the batch; on its redelivery the parts already written are skipped (inbox_append).
+ */
+export async function fanOut(
+  events: DurableEvent[],
+  store: DeliveryStore,
+  options: { written?: (entries: InboxEntry[]) => Promise<void>; partEntries?: number } = {},
+): Promise<InboxEntry[]> {
+  const all: InboxEntry[] = [];
+  const handed: Promise<void>[] = [];
+  try {
+    for (const part of partsByRecipient(events, options.partEntries ?? FAN_OUT_PART_ENTRIES)) {
+      const entries = await store.append(part);
+      all.push(...entries);
+      if (entries.length > 0 && options.written) handed.push(options.written(entries));
+    }
+  } finally {
+    await Promise.all(handed);
+  }
   for (const event of events) {
     fanoutSize.observe(event.recipients.length);
     deliveryEvents.inc({ kind: event.kind });
   }
-  return written;
+  return all;
+}
+
+/**
+ * The events split into parts of whole users, each part's users holding about `maxEntries`
+ * entries in all (one user with more is a part alone), in the order users first appear. Each
+ * part keeps the events in batch order with only its users as recipients, so every user's
+ * entries keep their order; an event with none of a part's users is left out of it.
+ */
+export function partsByRecipient(events: DurableEvent[], maxEntries: number): DurableEvent[][] {
+  const entriesOf = new Map<string, number>();
+  for (const event of events) {
+    for (const userId of event.recipients) entriesOf.set(userId, (entriesOf.get(userId) ?? 0) + 1);
+  }
+  let total = 0;
+  for (const count of entriesOf.values()) total += count;
+  if (total <= maxEntries) return [events];
+  const partOf = new Map<string, number>();
+  let parts = 0;
+  let filled = maxEntries;
+  for (const [userId, count] of entriesOf) {
+    if (filled + count > maxEntries && filled > 0) {
+      parts++;
+      filled = 0;
+    }
+    partOf.set(userId, parts - 1);
+    filled += count;
+  }
+  return Array.from({ length: parts }, (_, part) =>
+    events
+      .map((event) => ({ ...event, recipients: event.recipients.filter((u) => partOf.get(u) === part) }))
+      .filter((event) => event.recipients.length > 0),
+  );
 }
