@@ -1,8 +1,8 @@
 -- inbox_append in three statements instead of seven (same arguments, same answer). The heads are
 -- created, locked and advanced by one upsert, whose RETURNING numbers the new entries: no separate
 -- insert of missing heads, FOR UPDATE, join for the numbering, or UPDATE of the heads at the end
--- (which, planned as a hash join, read every head of the table on each call). A 1,000-recipient
--- append took about a third less time on PGlite (docs/benchmarks.md).
+-- (which, planned as a hash join, read every head of the table on each call). On PGlite
+-- (bench/inbox-append.ts): 1,000 recipients 53 -> 34 ms, 100 direct messages 25 -> 11 ms.
 --
 -- The pairs already in the inbox are now found before the heads are locked. Two transactions
 -- appending the same new pair at once (a batch redelivered while its first delivery still runs)
