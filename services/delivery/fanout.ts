@@ -205,7 +205,7 @@ export async function fanOut(
   try {
     for (const part of partsByRecipient(events, options.partEntries ?? FAN_OUT_PART_ENTRIES)) {
       const entries = await store.append(part);
-      all.push(...entries);
+      for (const entry of entries) all.push(entry);
       if (entries.length > 0 && options.written) handed.push(options.written(entries));
     }
   } finally {
@@ -234,7 +234,7 @@ export function partsByRecipient(events: DurableEvent[], maxEntries: number): Du
   if (total <= maxEntries) return [events];
   const partOf = new Map<string, number>();
   let parts = 0;
-  let filled = maxEntries;
+  let filled = maxEntries; // full, so that the first user opens the first part
   for (const [userId, count] of entriesOf) {
     if (filled + count > maxEntries && filled > 0) {
       parts++;
