@@ -126,7 +126,10 @@ async function startAllInOne(): Promise<Target> {
   process.once("exit", () => child.kill("SIGTERM"));
   const url = `http://127.0.0.1:${ports.public}`;
   for (const deadline = Date.now() + 120_000; ; await pause(200)) {
-    if (child.exitCode !== null) throw new Error(`parley exited with ${child.exitCode}`);
+    // A V8 fatal error aborts: a signal, no exit code.
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`parley exited with ${child.exitCode ?? child.signalCode}`);
+    }
     if (
       await fetch(`${url}/readyz`).then(
         (r) => r.ok,
