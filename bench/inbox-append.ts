@@ -1,6 +1,6 @@
 /**
  * What delivery's inbox append costs on PGlite (in its thread, as the all-in-one runs it): one
- * event to 1,000 members in one call and in parts of 256 (delivery's FAN_OUT_PART_ENTRIES), and a
+ * event to 1,000 members in one call and in parts (delivery's FAN_OUT_PART_ENTRIES), and a
  * batch of 100 direct messages. The same members every round, so the heads are updated, not
  * created, and the inbox grows as it would. The first rounds are left out (plans, caches).
  *   npx tsx bench/inbox-append.ts [rounds=60]

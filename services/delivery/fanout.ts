@@ -181,10 +181,11 @@ function durable(
 
 /**
  * Inbox entries one append writes at most when a batch is larger: a 1,000-member group message is
- * appended in four parts. A batch of 1:1 messages (two or three entries each) stays one part up to
- * ~85 messages.
+ * appended in two parts. A batch of 1:1 messages (two or three entries each) stays one part up to
+ * ~170 messages. Parts of 256 were no better all-in-one and worse in a mesh on 2 cores, where each
+ * part's round trips and commit compete for the same CPU as the pushes (docs/benchmarks.md).
  */
-export const FAN_OUT_PART_ENTRIES = 256;
+export const FAN_OUT_PART_ENTRIES = 512;
 
 /**
  * Writes a batch's events to the inboxes and counts them; answers what was written. A batch of
