@@ -227,11 +227,11 @@ export async function fanOut(
  */
 export function partsByRecipient(events: DurableEvent[], maxEntries: number): DurableEvent[][] {
   const entriesOf = new Map<string, number>();
+  let total = 0;
   for (const event of events) {
+    total += event.recipients.length;
     for (const userId of event.recipients) entriesOf.set(userId, (entriesOf.get(userId) ?? 0) + 1);
   }
-  let total = 0;
-  for (const count of entriesOf.values()) total += count;
   if (total <= maxEntries) return [events];
   const partOf = new Map<string, number>();
   let parts = 0;
