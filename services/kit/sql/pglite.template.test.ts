@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -37,4 +37,23 @@ describe("PGlite's shared buffers", () => {
       /PARLEY_PGLITE_SHARED_BUFFERS_MB/,
     );
   });
+});
+
+describe("a new data folder", () => {
+  it.each([true, false])(
+    "makes one template for databases opened in it at once (thread: %s)",
+    async (thread) => {
+      const folder = join(root, `fresh-${thread}`);
+      const names = ["auth", "groups", "messages"];
+      const dbs = await Promise.all(
+        names.map((name) => openPglite(join(folder, name), name, undefined, { thread })),
+      );
+      try {
+        for (const db of dbs) expect(await db.query("SELECT 1 AS one")).toEqual([{ one: 1 }]);
+        expect(readdirSync(folder).sort()).toEqual([".pglite-template", ...names].sort());
+      } finally {
+        await Promise.all(dbs.map((db) => db.close()));
+      }
+    },
+  );
 });

@@ -44,12 +44,24 @@ async function ensureCluster(dir: string, templateDir: string | undefined): Prom
   if (existsSync(dir)) return;
   const template = templateDir ?? join(dirname(dir), TEMPLATE);
   if (!existsSync(template)) {
-    mkdirSync(dirname(template), { recursive: true });
-    const building = `${template}.building`;
-    rmSync(building, { recursive: true, force: true });
-    await (await PGlite.create(building)).close();
-    renameSync(building, template);
+    let made = templatesBeingMade.get(template);
+    if (!made) {
+      made = makeTemplate(template).finally(() => templatesBeingMade.delete(template));
+      templatesBeingMade.set(template, made);
+    }
+    await made;
   }
   mkdirSync(dirname(dir), { recursive: true });
   cpSync(template, dir, { recursive: true });
+}
+
+/** Templates this thread is making: databases opened at once under a new folder wait for one. */
+const templatesBeingMade = new Map<string, Promise<void>>();
+
+async function makeTemplate(template: string): Promise<void> {
+  mkdirSync(dirname(template), { recursive: true });
+  const building = `${template}.building`;
+  rmSync(building, { recursive: true, force: true });
+  await (await PGlite.create(building)).close();
+  renameSync(building, template);
 }
