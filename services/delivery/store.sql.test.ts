@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { openPglite } from "../kit/sql/database.pglite.js";
 import { countStatements } from "../kit/testing/counted-sql.js";
+import { statisticsTargets } from "../kit/testing/statistics-targets.js";
 import { deliveryStoreContract } from "./store.contract.js";
 import { SqlDeliveryStore } from "./store.sql.js";
 
@@ -75,5 +76,13 @@ describe("the SQL delivery store's statements", () => {
     // Another process (a restart) writes the pair again; the row is there once.
     await (await SqlDeliveryStore.open(db)).addContacts([["alice", "bob"]]);
     expect(await store.contactsOf("bob")).toEqual(["alice"]);
+  });
+
+  it("keeps ANALYZE's sample of the events and the inbox small: targets of 10, none for the payload", async () => {
+    const { db } = await countedStore();
+    const events = await statisticsTargets(db, "delivery_events");
+    expect(Math.max(...Object.values(events))).toBe(10);
+    expect(events.payload).toBe(0);
+    expect(Math.max(...Object.values(await statisticsTargets(db, "inbox")))).toBe(10);
   });
 });

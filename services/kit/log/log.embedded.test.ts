@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createLogger } from "../logger.js";
 import { openPglite } from "../sql/database.pglite.js";
 import { countStatements } from "../testing/counted-sql.js";
+import { statisticsTargets } from "../testing/statistics-targets.js";
 import { EmbeddedLog } from "./log.embedded.js";
 import type { LogRecord } from "./log.js";
 
@@ -24,7 +25,7 @@ describe("the embedded log's statements", () => {
       await log.close();
       await db.close();
     });
-    return { log, count };
+    return { db, log, count };
   }
 
   it("hands a consumer that keeps up the records it appended, and commits its offset once per interval and at stop", async () => {
@@ -89,5 +90,14 @@ describe("the embedded log's statements", () => {
     await subscription.stop();
     expect(seen).toEqual(["0", "1", "2", "3", "4", "5"]);
     expect(count('SELECT topic, "offset"')).toBeGreaterThan(0);
+  });
+
+  it("keeps ANALYZE's sample of its records small: targets of 10, none for values and headers", async () => {
+    const root = mkdtempSync(join(tmpdir(), "parley-log-"));
+    cleanups.push(async () => rmSync(root, { recursive: true, force: true }));
+    const { db } = await open(join(root, "log"), 60_000);
+    const targets = await statisticsTargets(db, "log_records");
+    expect(Math.max(...Object.values(targets))).toBe(10);
+    expect([targets.value, targets.headers]).toEqual([0, 0]);
   });
 });
