@@ -49,6 +49,11 @@ export const infraConfig = defineConfig({
     schema: list().default([]),
     help: "Kafka bootstrap brokers (comma-separated host:port). Unset: the embedded log (single process only).",
   },
+  embeddedLogRetentionHours: {
+    env: "PARLEY_EMBEDDED_LOG_RETENTION_HOURS",
+    schema: z.coerce.number().positive().default(168),
+    help: "Hours the embedded log keeps a record once every consumer has committed it (Kafka's default retention). With Kafka, the topics' own retention applies.",
+  },
   pgPoolMax: {
     env: "PARLEY_PG_POOL_MAX",
     schema: z.coerce.number().int().positive().default(10),
@@ -144,7 +149,10 @@ export function createInfra(options: { env: NodeJS.ProcessEnv; dataDir: string; 
               KafkaLog.open({ ...kafka, brokers: config.kafkaBrokers, logger }),
             )
           : Promise.all([openDatabase("log"), import("./log/log.embedded.js")]).then(
-              ([db, { EmbeddedLog }]) => EmbeddedLog.open(db, logger),
+              ([db, { EmbeddedLog }]) =>
+                EmbeddedLog.open(db, logger, {
+                  retentionMs: config.embeddedLogRetentionHours * 3_600_000,
+                }),
             );
         // A Kafka that could not be reached is tried again by the next caller, not cached broken.
         log.catch(() => {

@@ -5,8 +5,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createLogger } from "../logger.js";
 import { openPglite } from "../sql/database.pglite.js";
 import { countStatements } from "../testing/counted-sql.js";
+import { eventually } from "../testing/eventually.js";
 import { statisticsTargets } from "../testing/statistics-targets.js";
-import { EmbeddedLog } from "./log.embedded.js";
+import { EmbeddedLog, TRIM_BATCH } from "./log.embedded.js";
 import type { LogRecord } from "./log.js";
 
 const logger = createLogger({ level: "silent" });
@@ -17,10 +18,14 @@ describe("the embedded log's statements", () => {
     for (const c of cleanups.splice(0).reverse()) await c();
   });
 
-  async function open(dir: string, commitIntervalMs: number) {
+  async function open(
+    dir: string,
+    commitIntervalMs: number,
+    retention: { retentionMs?: number; trimIntervalMs?: number } = {},
+  ) {
     const db = await openPglite(dir, "log", process.env.PARLEY_PGLITE_TEMPLATE);
     const { db: wrapped, count } = countStatements(db);
-    const log = await EmbeddedLog.open(wrapped, logger, { commitIntervalMs });
+    const log = await EmbeddedLog.open(wrapped, logger, { commitIntervalMs, ...retention });
     cleanups.push(async () => {
       await log.close();
       await db.close();
@@ -99,5 +104,73 @@ describe("the embedded log's statements", () => {
     const targets = await statisticsTargets(db, "log_records");
     expect(Math.max(...Object.values(targets))).toBe(10);
     expect([targets.value, targets.headers]).toEqual([0, 0]);
+  });
+
+  /** Consumes `topic` as `group` until it has `n` records, then stops (committing them). */
+  async function consume(log: EmbeddedLog, group: string, topic: string, n: number): Promise<bigint[]> {
+    const seen: bigint[] = [];
+    let enough: () => void = () => {};
+    const done = new Promise<void>((resolve) => {
+      enough = resolve;
+    });
+    const subscription = await log.subscribe({
+      group,
+      topic,
+      maxBatch: n,
+      handler: async (records) => {
+        // Past n, a batch is refused (offered again, never committed) until the stop.
+        if (seen.length >= n) throw new Error("enough");
+        seen.push(...records.map((r) => r.offset));
+        if (seen.length >= n) enough();
+      },
+    });
+    await done;
+    await subscription.stop();
+    return seen;
+  }
+
+  it("deletes records past retention once every group on their topic has committed them, and only those", async () => {
+    const root = mkdtempSync(join(tmpdir(), "parley-log-"));
+    cleanups.push(async () => rmSync(root, { recursive: true, force: true }));
+    const { log } = await open(join(root, "log"), 60_000, { retentionMs: 60_000 });
+    const value = new TextEncoder().encode("v");
+    await log.append(
+      "t",
+      Array.from({ length: 5 }, () => ({ key: "k", value })),
+    );
+    await log.append("other", [{ key: "k", value }]);
+    expect(await consume(log, "fast", "t", 5)).toEqual([0n, 1n, 2n, 3n, 4n]);
+    expect(await consume(log, "slow", "t", 3)).toEqual([0n, 1n, 2n]);
+
+    // Within retention nothing goes, committed or not.
+    expect(await log.trim(Date.now())).toBe(0);
+    // Past it: what both groups committed (offsets 0-2), and the record of a topic no group reads.
+    expect(await log.trim(Date.now() + 120_000)).toBe(4);
+    expect(await consume(log, "new", "t", 2)).toEqual([3n, 4n]);
+    expect((await log.readUncommitted("t", "slow")).map((r) => r.offset)).toEqual([3n, 4n]);
+    expect(await consume(log, "slow", "t", 2)).toEqual([3n, 4n]);
+    expect(await log.trim(Date.now() + 120_000)).toBe(2);
+  });
+
+  it("deletes a long backlog a batch per statement, and on its own every interval", async () => {
+    const root = mkdtempSync(join(tmpdir(), "parley-log-"));
+    cleanups.push(async () => rmSync(root, { recursive: true, force: true }));
+    const { db, log, count } = await open(join(root, "log"), 60_000, { retentionMs: 60_000 });
+    const value = new TextEncoder().encode("v");
+    const total = 2 * TRIM_BATCH + 500;
+    await log.append(
+      "t",
+      Array.from({ length: total }, () => ({ key: "k", value })),
+    );
+    await consume(log, "g", "t", total);
+    const deletes = count("WITH oldest");
+    expect(await log.trim(Date.now() + 120_000)).toBe(total);
+    expect(count("WITH oldest") - deletes).toBe(3);
+
+    const timed = await open(join(root, "timed"), 60_000, { retentionMs: 1, trimIntervalMs: 20 });
+    await timed.log.append("t", [{ key: "k", value }]);
+    await consume(timed.log, "g", "t", 1);
+    await eventually(async () => (await timed.db.query("SELECT 1 FROM log_records")).length === 0, 5_000);
+    expect(await db.query("SELECT 1 FROM log_records")).toEqual([]);
   });
 });

@@ -44,6 +44,29 @@ CREATE TABLE IF NOT EXISTS log_consumer_offsets (
 /** Records kept in memory per topic after their append, so consumers keeping up do not read them back. */
 const RECENT_RECORDS = 2_000;
 
+/** How long records are kept by default: Kafka's default retention (log.retention.hours=168). */
+export const DEFAULT_RETENTION_MS = 7 * 24 * 3_600_000;
+/** How often records past retention are deleted. */
+export const TRIM_INTERVAL_MS = 60_000;
+/** Records per DELETE: each statement holds PGlite's thread, which every store shares, briefly. */
+export const TRIM_BATCH = 2_000;
+
+/**
+ * Deletes up to $3 of the oldest records of topic $1 appended before $2 and committed by every
+ * group that commits on the topic (none committed: by age alone, as Kafka's retention); the
+ * count. Offsets grow with append time, so the deletable records are the oldest ones.
+ */
+const TRIM = `
+WITH oldest AS (
+  SELECT "offset" FROM log_records WHERE topic = $1 ORDER BY "offset" LIMIT $3
+), gone AS (
+  DELETE FROM log_records r USING oldest o
+  WHERE r.topic = $1 AND r."offset" = o."offset" AND r.appended_at < $2
+    AND r."offset" < COALESCE((SELECT min(committed) FROM log_consumer_offsets WHERE topic = $1), r."offset" + 1)
+  RETURNING r."offset"
+)
+SELECT count(*)::int AS removed, max("offset")::text AS last FROM gone`;
+
 interface Pending {
   topic: string;
   records: NewRecord[];
@@ -63,7 +86,9 @@ interface Row {
 /**
  * The message log on one embedded PostgreSQL: one partition per topic (so every key keeps its
  * order), offsets assigned by this process (the only writer), consumer groups with committed
- * offsets. Appends that arrive together are written in one transaction (group commit).
+ * offsets. Appends that arrive together are written in one transaction (group commit). Records
+ * past the retention that every consumer group has committed are deleted every minute, so the
+ * log does not keep a second copy of every message forever.
  */
 export class EmbeddedLog implements MessageLog {
   private readonly nextOffset = new Map<string, bigint>();
@@ -73,11 +98,14 @@ export class EmbeddedLog implements MessageLog {
   private queue: Pending[] = [];
   private flushing: Promise<void> | undefined;
   private closed = false;
+  private trimTimer: NodeJS.Timeout | undefined;
+  private trimming: Promise<unknown> | undefined;
 
   private constructor(
     private readonly db: SqlDatabase,
     private readonly logger: Logger,
     private readonly commitIntervalMs: number,
+    private readonly retentionMs: number,
   ) {
     this.appended.setMaxListeners(0);
   }
@@ -85,16 +113,54 @@ export class EmbeddedLog implements MessageLog {
   static async open(
     db: SqlDatabase,
     logger: Logger,
-    options: { commitIntervalMs?: number } = {},
+    options: { commitIntervalMs?: number; retentionMs?: number; trimIntervalMs?: number } = {},
   ): Promise<EmbeddedLog> {
     await db.exec(SCHEMA);
-    const log = new EmbeddedLog(db, logger, options.commitIntervalMs ?? COMMIT_INTERVAL_MS);
+    const log = new EmbeddedLog(
+      db,
+      logger,
+      options.commitIntervalMs ?? COMMIT_INTERVAL_MS,
+      options.retentionMs ?? DEFAULT_RETENTION_MS,
+    );
     for (const row of await db.query<{ topic: string; last: string }>(
       `SELECT topic, max("offset") AS last FROM log_records GROUP BY topic`,
     )) {
       log.nextOffset.set(row.topic, BigInt(row.last) + 1n);
     }
+    log.trimTimer = setInterval(() => {
+      log.trimming ??= log
+        .trim()
+        .catch((err: unknown) =>
+          logger.warn({ err }, "deleting log records past retention failed; the next pass retries"),
+        )
+        .finally(() => {
+          log.trimming = undefined;
+        });
+    }, options.trimIntervalMs ?? TRIM_INTERVAL_MS).unref();
     return log;
+  }
+
+  /**
+   * Deletes the records appended before `now` less the retention that every group committing on
+   * their topic has committed, a batch per statement; returns how many.
+   */
+  async trim(now = Date.now()): Promise<number> {
+    const before = new Date(now - this.retentionMs);
+    let removed = 0;
+    for (const topic of this.nextOffset.keys()) {
+      for (;;) {
+        const [row] = await this.db.query<{ removed: number; last: string | null }>(TRIM, [
+          topic,
+          before,
+          TRIM_BATCH,
+        ]);
+        if (row?.last) this.forget(topic, BigInt(row.last));
+        removed += row?.removed ?? 0;
+        if ((row?.removed ?? 0) < TRIM_BATCH) break;
+      }
+    }
+    if (removed > 0) this.logger.debug({ removed }, "deleted log records past retention");
+    return removed;
   }
 
   append(topic: string, records: NewRecord[]): Promise<AppendResult[]> {
@@ -193,6 +259,13 @@ export class EmbeddedLog implements MessageLog {
     }
     kept.push(...records);
     if (kept.length > 2 * RECENT_RECORDS) kept.splice(0, kept.length - RECENT_RECORDS);
+  }
+
+  /** Drops from memory the records up to `last`, deleted: a group starting afresh must not get them. */
+  private forget(topic: string, last: bigint): void {
+    const kept = this.recent.get(topic);
+    const first = kept?.[0]?.offset;
+    if (kept && first !== undefined && first <= last) kept.splice(0, Number(last - first) + 1);
   }
 
   /** Records from `offset` on, at most `limit`, if memory still holds that offset; else undefined. */
@@ -332,6 +405,8 @@ export class EmbeddedLog implements MessageLog {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.trimTimer);
+    await this.trimming;
     while (this.flushing) await this.flushing;
   }
 }
