@@ -67,7 +67,7 @@ export const infraConfig = defineConfig({
   pgliteThread: {
     env: "PARLEY_PGLITE_THREAD",
     schema: z.enum(["on", "off"]).default("on"),
-    help: "on: the embedded PGlite databases run in one worker thread, off the event loop (~3× the all-in-one send throughput). off: on the event loop (one thread fewer).",
+    help: "on: the embedded PGlite databases run in worker threads, off the event loop (~3× the all-in-one send throughput): delivery's in one of its own, the others in one. off: on the event loop (two threads fewer).",
   },
   pgliteSharedBuffersMb: {
     env: "PARLEY_PGLITE_SHARED_BUFFERS_MB",

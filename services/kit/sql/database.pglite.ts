@@ -7,29 +7,44 @@ import { openCluster } from "./pglite.template.js";
 import { PgliteThread } from "./pglite.thread.js";
 
 /**
- * The one worker thread of this process that runs every PGlite database (PostgreSQL in
- * WebAssembly) off the event loop, and how many databases are open in it. One thread, not one per
- * database: with two cores the main thread needs one of them, and one thread per database would
- * only add isolates and context switches for work that comes one message at a time anyway.
+ * The worker threads of this process that run its PGlite databases (PostgreSQL in WebAssembly) off
+ * the event loop, each with how many databases are open in it. Delivery's database has a thread of
+ * its own and every other database shares one: delivery's inbox append is the heaviest statement
+ * and sits on the send → deliver path, and behind the other stores' statements (and their thread's
+ * garbage collection) it doubled the all-in-one's p99 at low rates (docs/architecture.md). Not one
+ * thread per database: with two cores the main thread needs one of them, and idle isolates and
+ * context switches buy nothing for stores off that path.
  */
-let shared: { thread: PgliteThread; open: number } | undefined;
+const THREAD_OF_STORE: Readonly<Record<string, string>> = { delivery: "pglite-delivery" };
+const SHARED_THREAD = "pglite";
+const threads = new Map<string, { thread: PgliteThread; open: number }>();
 
-function acquire(): PgliteThread {
-  shared ??= { thread: new PgliteThread(), open: 0 };
-  shared.open++;
-  return shared.thread;
+/** The thread that runs `store`'s database (started on first use). */
+function acquire(store: string): PgliteThread {
+  const name = THREAD_OF_STORE[store] ?? SHARED_THREAD;
+  let running = threads.get(name);
+  if (!running) {
+    running = { thread: new PgliteThread(undefined, name), open: 0 };
+    threads.set(name, running);
+  }
+  running.open++;
+  return running.thread;
 }
 
-/** When the last database of the thread closes, the thread ends (the process can exit). */
+/** When the last database of a thread closes, the thread ends (the process can exit). */
 async function release(thread: PgliteThread): Promise<void> {
-  if (shared?.thread !== thread || --shared.open > 0) return;
-  shared = undefined;
-  await thread.terminate();
+  for (const [name, running] of threads) {
+    if (running.thread !== thread) continue;
+    if (--running.open > 0) return;
+    threads.delete(name);
+    await thread.terminate();
+    return;
+  }
 }
 
 /**
  * Opens (creating if needed) an embedded PostgreSQL in `dir`. With `thread` (the default of
- * PARLEY_PGLITE_THREAD), it runs in the process's PGlite worker thread, off the event loop;
+ * PARLEY_PGLITE_THREAD), it runs in one of the process's PGlite worker threads, off the event loop;
  * otherwise on the event loop. A new cluster is copied from a template and started with
  * `sharedBuffersMb` of shared buffers (pglite.template.ts). It is vacuumed and analyzed as
  * PostgreSQL's autovacuum would (pglite.autovacuum.ts).
@@ -69,7 +84,7 @@ async function openInThread(
   templateDir: string | undefined,
   sharedBuffersMb: number | undefined,
 ): Promise<SqlDatabase> {
-  const thread = acquire();
+  const thread = acquire(store);
   let db: number;
   try {
     db = await thread.open(dir, templateDir, sharedBuffersMb);

@@ -167,3 +167,32 @@ describe("PGlite worker thread lifecycle", () => {
     ).toEqual(["--import", "tsx", "--cpu-prof"]);
   });
 });
+
+describe("PGlite's worker threads", () => {
+  const dbs: SqlDatabase[] = [];
+  afterAll(() => Promise.all(dbs.map((db) => db.close())));
+  const open = async (store: string) => {
+    const db = await openPglite(join(root, `store-${store}`), store, template, { thread: true });
+    dbs.push(db);
+    return db;
+  };
+
+  /** Which ends first: a 2 s sleep in `sleeping`'s database, or a statement sent after it to `other`. */
+  async function order(sleeping: SqlDatabase, other: SqlDatabase): Promise<string[]> {
+    const ended: string[] = [];
+    await Promise.all([
+      sleeping.query("SELECT pg_sleep(2)").then(() => ended.push("sleep")),
+      other.query("SELECT 1").then(() => ended.push("other")),
+    ]);
+    return ended;
+  }
+
+  it("give delivery's database a thread of its own and the other stores one between them", async () => {
+    const [delivery, messages, auth] = await Promise.all([open("delivery"), open("messages"), open("auth")]);
+    // Delivery's inbox append never waits behind another store's statement, nor they behind it…
+    expect(await order(delivery, messages)).toEqual(["other", "sleep"]);
+    expect(await order(messages, delivery)).toEqual(["other", "sleep"]);
+    // …while the other stores share one thread (an isolate and a core's worth of contention less).
+    expect(await order(auth, messages)).toEqual(["sleep", "other"]);
+  });
+});

@@ -71,9 +71,12 @@ export class PgliteThread {
   private lastTransaction = 0;
   private stopped: Error | undefined;
 
-  /** `resourceLimits`: the thread's V8 heap limits; a thread over them stops (its calls fail). */
-  constructor(resourceLimits?: ResourceLimits) {
-    this.worker = new Worker(WORKER, { name: "pglite", resourceLimits, execArgv: workerExecArgv() });
+  /**
+   * `resourceLimits`: the thread's V8 heap limits; a thread over them stops (its calls fail).
+   * `name`: the thread's, as profilers and /proc show it (Linux keeps 15 characters).
+   */
+  constructor(resourceLimits?: ResourceLimits, name = "pglite") {
+    this.worker = new Worker(WORKER, { name, resourceLimits, execArgv: workerExecArgv() });
     this.worker.unref();
     this.worker.on("message", (reply: Reply) => this.settle(reply));
     this.worker.on("error", (err) =>
