@@ -62,7 +62,7 @@ function roleOf(proc: string, repoDir: string): string | undefined {
   }
   const deps = join(repoDir, ".deps");
   if (cwd.startsWith(`${deps}/`)) return cwd.slice(deps.length + 1).split("/")[0];
-  // From source (tsx), or the compiled build that `--compiled` runs (bench/compiled-build.ts).
+  // From source (tsx), or the compiled build that `--compiled` runs (scripts/compiled-build.ts).
   const fromSource = cwd === repoDir && cmdline.includes("services/main.ts");
   const compiled = cwd === join(repoDir, ".bench", "build") && cmdline.includes("services/main.js");
   if (!fromSource && !compiled) return undefined;

@@ -23,7 +23,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import WebSocket from "ws";
 import { freePorts } from "../scripts/mesh/plan.js";
-import { buildCompiled } from "./compiled-build.js";
+import { buildCompiled } from "../scripts/compiled-build.js";
 import { cpuBetween, sampleCpu } from "./cpu-accounting.js";
 import { type ProfileSummary, summarise, summaryMarkdown } from "./cpuprofile.js";
 import { census, growth, growthMarkdown } from "./heapsnapshot.js";
@@ -52,7 +52,7 @@ const { values } = parseArgs({
     // V8's old-space limit for every Parley process, in MiB, as a pod's memory limit sets it
     // (the chart: 75% of the container's limit). Unset: Node's default for this machine (~4 GiB).
     "heap-mib": { type: "string" },
-    // Run Parley compiled, on plain node, as the image does (bench/compiled-build.ts), not via tsx.
+    // Run Parley compiled, on plain node, as the image does (scripts/compiled-build.ts), not via tsx.
     compiled: { type: "boolean", default: false },
     write: { type: "boolean", default: true },
     // Latency ladder: send each message with a clientMessageId, as the web app does (the

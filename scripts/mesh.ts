@@ -1,15 +1,21 @@
 /**
- * `npm run start:mesh`: Parley as one process per service on the real servers that
+ * `npm run start:mesh [-- --compiled]`: Parley as one process per service on the real servers that
  * `npm run deps:up` started (their settings are in .deps/env). See docs/mesh.md.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 import { DEFAULT_GRPC_PORTS } from "../services/kit/addresses.js";
+import { buildCompiled } from "./compiled-build.js";
 import { fixedPorts, realServersFromEnv } from "./mesh/plan.js";
 import { startMesh } from "./mesh/start.js";
 
 const REPO = join(import.meta.dirname, "..");
 const DEPS_ENV = join(REPO, ".deps", "env");
+
+// --compiled: the processes the image runs (tsc's JavaScript on plain node), built into
+// .bench/build first, rather than the source under tsx — what benchmarks of the mesh should measure.
+const { values: flags } = parseArgs({ options: { compiled: { type: "boolean", default: false } } });
 
 function fail(message: string): never {
   console.error(`mesh: ${message}`);
@@ -45,7 +51,8 @@ if (!Number.isInteger(publicPort) || publicPort <= 0 || publicPort > 65535)
 
 const width = Math.max(..."messages gateway".split(" ").map((n) => n.length));
 const stateDir = join(REPO, ".deps", "mesh");
-console.error(`mesh: starting auth, crypto, groups, messages and gateway (state in ${stateDir})`);
+const runDir = flags.compiled ? buildCompiled(REPO) : REPO;
+console.error(`mesh: starting every target${flags.compiled ? ", compiled," : ""} (state in ${stateDir})`);
 
 let mesh: Awaited<ReturnType<typeof startMesh>> | undefined;
 let stopping = false;
@@ -62,7 +69,8 @@ process.on("SIGTERM", () => void stop("SIGTERM", 0));
 
 try {
   mesh = await startMesh({
-    repoDir: REPO,
+    repoDir: runDir,
+    compiled: flags.compiled,
     servers,
     ports: fixedPorts(publicPort, DEFAULT_GRPC_PORTS),
     names: { databasePrefix: "parley_", cqlKeyspace: "parley_messages" },

@@ -42,7 +42,7 @@ export async function startTestMesh(
     extraEnv?: Record<string, string>;
     /** Servers of its own for this mesh (e.g. a Redis a fault test stops) instead of the run's. */
     servers?: Partial<RealServers>;
-    /** Run a compiled build in this folder (bench/compiled-build.ts) instead of the source with tsx. */
+    /** Run a compiled build in this folder (scripts/compiled-build.ts) instead of the source with tsx. */
     compiledBuild?: string;
   } = {},
 ): Promise<TestMesh> {

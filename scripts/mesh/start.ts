@@ -15,7 +15,7 @@ import { type MeshProcess, SupervisedProcess } from "./processes.js";
 
 export interface MeshOptions {
   repoDir: string;
-  /** repoDir is a compiled build (bench/compiled-build.ts), run on plain node like the image. */
+  /** repoDir is a compiled build (scripts/compiled-build.ts), run on plain node like the image. */
   compiled?: boolean;
   servers: RealServers;
   ports: MeshPorts;
