@@ -66,7 +66,7 @@ export class Presence {
     for (const s of streams) requireStream(s);
     const ttl = this.ttl(ttlSeconds);
     const users = [...new Set(streams.map((s) => s.userId))];
-    const before = await Promise.all(users.map((id) => this.sessions.list(id)));
+    const before = await this.sessions.list(users);
     const listed = new Map(users.map((id, i) => [id, before[i]]));
     const cameOnline = users.filter((_, i) => before[i]?.length === 0);
     await Promise.all(
@@ -89,7 +89,7 @@ export class Presence {
     requireId(nodeId, "node_id");
     for (const s of streams) requireStream(s);
     const users = [...new Set(streams.map((s) => s.userId))];
-    const before = await Promise.all(users.map((id) => this.sessions.list(id)));
+    const before = await this.sessions.list(users);
     const listed = new Map(users.map((id, i) => [id, before[i]]));
     // Only the node that holds a stream may close it: a stream that moved on stays open.
     await Promise.all(
@@ -100,7 +100,7 @@ export class Presence {
         return held ? this.sessions.unregister(s.userId, s.streamId) : undefined;
       }),
     );
-    const after = await Promise.all(users.map((id) => this.sessions.list(id)));
+    const after = await this.sessions.list(users);
     const wentOffline = users.filter((_, i) => (before[i]?.length ?? 0) > 0 && after[i]?.length === 0);
     await this.state.setLastSeen(wentOffline, this.now());
     return wentOffline;
@@ -109,7 +109,7 @@ export class Presence {
   /** The nodes holding streams of these users; nodes no longer announced are left out. */
   async locate(userIds: string[]): Promise<NodeStreams[]> {
     const users = [...new Set(userIds)];
-    const lists = await Promise.all(users.map((id) => this.sessions.list(id)));
+    const lists = await this.sessions.list(users);
     const byNode = new Map<string, Set<string>>();
     for (const sessions of lists) {
       for (const s of sessions) {
@@ -133,10 +133,7 @@ export class Presence {
 
   async lastSeen(userIds: string[]): Promise<UserLastSeen[]> {
     const users = [...new Set(userIds)];
-    const [lists, seen] = await Promise.all([
-      Promise.all(users.map((id) => this.sessions.list(id))),
-      this.state.lastSeen(users),
-    ]);
+    const [lists, seen] = await Promise.all([this.sessions.list(users), this.state.lastSeen(users)]);
     return users.map((userId, i) => ({
       userId,
       online: (lists[i]?.length ?? 0) > 0,

@@ -28,8 +28,10 @@ export class MemoryOnlineSessions implements OnlineSessions {
     if (sessions?.size === 0) this.users.delete(userId);
   }
 
-  async list(userId: string): Promise<OnlineSession[]> {
-    return [...this.live(userId)].map(([sessionId, { node }]) => ({ userId, sessionId, node }));
+  async list(userIds: readonly string[]): Promise<OnlineSession[][]> {
+    return userIds.map((userId) =>
+      [...this.live(userId)].map(([sessionId, { node }]) => ({ userId, sessionId, node })),
+    );
   }
 
   /** The user's sessions with the expired ones dropped, so memory holds only the online. */

@@ -19,6 +19,9 @@ export interface OnlineSessions {
    */
   heartbeat(userId: string, sessionId: string, ttlSeconds: number): Promise<boolean>;
   unregister(userId: string, sessionId: string): Promise<void>;
-  /** The user's sessions that have not expired, in no particular order. */
-  list(userId: string): Promise<OnlineSession[]>;
+  /**
+   * Each user's sessions that have not expired (in no particular order), in the order of
+   * `userIds`: one lookup for a whole fan-out, not one per recipient.
+   */
+  list(userIds: readonly string[]): Promise<OnlineSession[][]>;
 }
