@@ -67,18 +67,11 @@ export class Presence {
     const ttl = this.ttl(ttlSeconds);
     const users = [...new Set(streams.map((s) => s.userId))];
     const before = await this.sessions.list(users);
-    const listed = new Map(users.map((id, i) => [id, before[i]]));
     const cameOnline = users.filter((_, i) => before[i]?.length === 0);
-    await Promise.all(
-      streams.map(async (s) => {
-        const kept = await this.sessions.heartbeat(s.userId, s.streamId, ttl);
-        const moved = listed
-          .get(s.userId)
-          ?.some((live) => live.sessionId === s.streamId && live.node !== nodeId);
-        if (!kept || moved) {
-          await this.sessions.register({ userId: s.userId, sessionId: s.streamId, node: nodeId }, ttl);
-        }
-      }),
+    // Every stream registered again: new ones appear, held ones live on, moved ones move here.
+    await this.sessions.register(
+      streams.map((s) => ({ userId: s.userId, sessionId: s.streamId, node: nodeId })),
+      ttl,
     );
     await this.state.setLastSeen(users, this.now());
     return cameOnline;

@@ -6,20 +6,15 @@ export class MemoryOnlineSessions implements OnlineSessions {
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  async register(session: OnlineSession, ttlSeconds: number): Promise<void> {
-    let sessions = this.users.get(session.userId);
-    if (!sessions) {
-      sessions = new Map();
-      this.users.set(session.userId, sessions);
+  async register(sessions: readonly OnlineSession[], ttlSeconds: number): Promise<void> {
+    for (const session of sessions) {
+      let held = this.users.get(session.userId);
+      if (!held) {
+        held = new Map();
+        this.users.set(session.userId, held);
+      }
+      held.set(session.sessionId, { node: session.node, expiresAt: this.now() + ttlSeconds * 1000 });
     }
-    sessions.set(session.sessionId, { node: session.node, expiresAt: this.now() + ttlSeconds * 1000 });
-  }
-
-  async heartbeat(userId: string, sessionId: string, ttlSeconds: number): Promise<boolean> {
-    const session = this.live(userId).get(sessionId);
-    if (!session) return false;
-    session.expiresAt = this.now() + ttlSeconds * 1000;
-    return true;
   }
 
   async unregister(userId: string, sessionId: string): Promise<void> {

@@ -17,13 +17,13 @@ describe("RedisOnlineSessions keys", () => {
     const sessions = new RedisOnlineSessions(redis);
     const userId = `u-${randomUUID()}`;
     const index = `parley:presence:{${userId}}`;
-    await sessions.register({ userId, sessionId: "long", node: "gw-1" }, 30);
-    await sessions.register({ userId, sessionId: "short", node: "gw-1" }, 1);
+    await sessions.register([{ userId, sessionId: "long", node: "gw-1" }], 30);
+    await sessions.register([{ userId, sessionId: "short", node: "gw-1" }], 1);
     expect(await redis.pttl(index)).toBeGreaterThan(25_000);
     expect(await redis.get(`${index}:long`)).toBe("gw-1");
 
     await sessions.unregister(userId, "long");
-    await sessions.heartbeat(userId, "short", 1);
+    await sessions.register([{ userId, sessionId: "short", node: "gw-1" }], 1);
     const deadline = performance.now() + 5000;
     while ((await redis.exists(index, `${index}:short`)) > 0) {
       if (performance.now() > deadline) throw new Error("presence keys outlived every session");
@@ -36,8 +36,8 @@ describe("RedisOnlineSessions keys", () => {
     const userId = `u-${randomUUID()}`;
     const staging = new RedisOnlineSessions(redis, "staging:");
     const production = new RedisOnlineSessions(redis, "production:");
-    await staging.register({ userId, sessionId: "s1", node: "gw-staging" }, 30);
-    await production.register({ userId, sessionId: "p1", node: "gw-production" }, 30);
+    await staging.register([{ userId, sessionId: "s1", node: "gw-staging" }], 30);
+    await production.register([{ userId, sessionId: "p1", node: "gw-production" }], 30);
     expect((await staging.list([userId]))[0]).toEqual([{ userId, sessionId: "s1", node: "gw-staging" }]);
     expect((await production.list([userId]))[0]).toEqual([
       { userId, sessionId: "p1", node: "gw-production" },

@@ -2,18 +2,16 @@ import type { Redis } from "ioredis";
 import { DEFAULT_REDIS_KEY_PREFIX } from "../redis-keys.js";
 import type { OnlineSession, OnlineSessions } from "./sessions.js";
 
-// KEYS: user index, session. ARGV: session id, node, ttl ms. The index lives as long as its
-// longest-lived session, so an idle user leaves nothing behind.
+// KEYS: user index, session, user index, session... ARGV: ttl ms, then session id, node per pair.
+// Registering again is the heartbeat: it refreshes the TTL and moves a session to its new node.
+// The index lives as long as its longest-lived session, so an idle user leaves nothing behind.
 const REGISTER = `
-redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
-redis.call('SADD', KEYS[1], ARGV[1])
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
-return 1`;
-
-// KEYS: user index, session. ARGV: ttl ms. 0 when the session already expired.
-const HEARTBEAT = `
-if redis.call('PEXPIRE', KEYS[2], ARGV[1]) == 0 then return 0 end
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local ttl = tonumber(ARGV[1])
+for i = 1, #KEYS, 2 do
+  redis.call('SET', KEYS[i + 1], ARGV[i + 2], 'PX', ttl)
+  redis.call('SADD', KEYS[i], ARGV[i + 1])
+  if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
+end
 return 1`;
 
 // KEYS: user index, session. ARGV: session id, session key prefix. The index's TTL shrinks to
@@ -52,20 +50,13 @@ end
 return out`;
 
 /**
- * Users per LIST call: a call holds Redis for its users' lookups (~1 µs each), so a huge group
- * is split into calls that other clients' commands can run between.
+ * Users per LIST call, sessions per REGISTER call: a call holds Redis for its keys (~1 µs each),
+ * so a huge group or a node's every stream is split into calls that other commands can run between.
  */
-export const LIST_USERS_PER_CALL = 256;
+export const KEYS_PER_CALL = 256;
 
 type WithScripts = Redis & {
-  parleyPresenceRegister(
-    index: string,
-    key: string,
-    id: string,
-    node: string,
-    ttlMs: number,
-  ): Promise<number>;
-  parleyPresenceHeartbeat(index: string, key: string, ttlMs: number): Promise<number>;
+  parleyPresenceRegister(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<number>;
   parleyPresenceUnregister(index: string, key: string, id: string, prefix: string): Promise<number>;
   parleyPresenceList(keyCount: number, ...indexes: string[]): Promise<string[][]>;
 };
@@ -80,28 +71,23 @@ export class RedisOnlineSessions implements OnlineSessions {
     private readonly prefix = DEFAULT_REDIS_KEY_PREFIX,
   ) {
     if (!("parleyPresenceList" in redis)) {
-      redis.defineCommand("parleyPresenceRegister", { numberOfKeys: 2, lua: REGISTER });
-      redis.defineCommand("parleyPresenceHeartbeat", { numberOfKeys: 2, lua: HEARTBEAT });
       redis.defineCommand("parleyPresenceUnregister", { numberOfKeys: 2, lua: UNREGISTER });
-      // The number of keys is given per call.
+      // These two take the number of keys per call.
+      redis.defineCommand("parleyPresenceRegister", { lua: REGISTER });
       redis.defineCommand("parleyPresenceList", { lua: LIST });
     }
     this.redis = redis as WithScripts;
   }
 
-  async register(session: OnlineSession, ttlSeconds: number): Promise<void> {
-    await this.redis.parleyPresenceRegister(
-      this.userKey(session.userId),
-      this.sessionPrefix(session.userId) + session.sessionId,
-      session.sessionId,
-      session.node,
-      ttlSeconds * 1000,
-    );
-  }
-
-  async heartbeat(userId: string, sessionId: string, ttlSeconds: number): Promise<boolean> {
-    const key = this.sessionPrefix(userId) + sessionId;
-    return (await this.redis.parleyPresenceHeartbeat(this.userKey(userId), key, ttlSeconds * 1000)) === 1;
+  async register(sessions: readonly OnlineSession[], ttlSeconds: number): Promise<void> {
+    const calls: Promise<number>[] = [];
+    for (let start = 0; start < sessions.length; start += KEYS_PER_CALL) {
+      const part = sessions.slice(start, start + KEYS_PER_CALL);
+      const keys = part.flatMap((s) => [this.userKey(s.userId), this.sessionPrefix(s.userId) + s.sessionId]);
+      const args = part.flatMap((s) => [s.sessionId, s.node]);
+      calls.push(this.redis.parleyPresenceRegister(keys.length, ...keys, ttlSeconds * 1000, ...args));
+    }
+    await Promise.all(calls);
   }
 
   async unregister(userId: string, sessionId: string): Promise<void> {
@@ -111,8 +97,8 @@ export class RedisOnlineSessions implements OnlineSessions {
 
   async list(userIds: readonly string[]): Promise<OnlineSession[][]> {
     const calls: Promise<string[][]>[] = [];
-    for (let start = 0; start < userIds.length; start += LIST_USERS_PER_CALL) {
-      const indexes = userIds.slice(start, start + LIST_USERS_PER_CALL).map((id) => this.userKey(id));
+    for (let start = 0; start < userIds.length; start += KEYS_PER_CALL) {
+      const indexes = userIds.slice(start, start + KEYS_PER_CALL).map((id) => this.userKey(id));
       calls.push(this.redis.parleyPresenceList(indexes.length, ...indexes));
     }
     const found = (await Promise.all(calls)).flat();
