@@ -23,6 +23,8 @@ class FakeBackend implements HubBackend {
   readonly published: string[] = [];
   /** How many streams each CloseStreams call carried. */
   readonly closeCalls: number[] = [];
+  /** How many streams each HeartbeatStreams call carried. */
+  readonly heartbeatCalls: number[] = [];
   /** PublishPresence fails (delivery is gone) when set. */
   publishFails = false;
   replayCalls = 0;
@@ -77,6 +79,7 @@ class FakeBackend implements HubBackend {
     this.registered.push(`${nodeId}@${address}`);
   }
   async heartbeat(_nodeId: string, streams: { userId: string }[]) {
+    this.heartbeatCalls.push(streams.length);
     const came = streams.map((s) => s.userId).filter((u) => !this.online.has(u));
     for (const u of came) this.online.add(u);
     return [...new Set(came)];
@@ -369,6 +372,29 @@ describe("the stream hub", () => {
     const again = await open();
     expect(again.isClosed).toBe(false);
     expect(hub.size).toBe(3);
+  });
+
+  it("registers a burst of opens in presence in a few calls, and announces each user online once", async () => {
+    const { backend, hub } = setup({ maxStreams: 100 });
+    const users = Array.from({ length: 20 }, (_, i) => `burst-${i}`);
+    const streams = await Promise.all(
+      users.flatMap((userId) =>
+        Array.from({ length: 60 }, () =>
+          hub.open({ userId, sessionId: "s", transport: "ws", afterSeq: undefined }),
+        ),
+      ),
+    );
+    expect(streams.every((s) => !s.isClosed)).toBe(true);
+    // The first two opens go alone (two calls in flight at most); the 1,198 opened meanwhile
+    // follow in batches of at most 500.
+    expect(backend.heartbeatCalls).toEqual([1, 1, 500, 500, 198]);
+    await backend.announced(":online", users.length);
+    expect(backend.published.filter((p) => p.endsWith(":online")).sort()).toEqual(
+      users.map((u) => `${u}:online`).sort(),
+    );
+    // A lone open later is one call of its own.
+    await hub.open({ userId: "late", sessionId: "s", transport: "ws", afterSeq: undefined });
+    expect(backend.heartbeatCalls.at(-1)).toBe(1);
   });
 
   it("closes a burst of streams in presence in a few calls, and announces each user offline once", async () => {

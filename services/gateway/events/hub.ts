@@ -84,12 +84,18 @@ export interface HubOptions {
 }
 
 /**
- * Streams per presence call (CloseStreams, and the refresh and shutdown HeartbeatStreams/CloseStreams
- * of every stream): a burst of closes becomes a few calls, and no call nears gRPC's 4 MiB limit.
+ * Streams per presence call (HeartbeatStreams of opened streams, CloseStreams, and the refresh and
+ * shutdown calls of every stream): a burst of opens or closes becomes a few calls, and no call
+ * nears gRPC's 4 MiB limit.
  */
 const PRESENCE_BATCH = 500;
 /** Presence calls for closed streams in flight at once; the rest wait and go together. */
 const CLOSE_CONCURRENCY = 1;
+/**
+ * Presence calls for opened streams in flight at once. A lone open goes at once; in a reconnect
+ * storm the opens arriving meanwhile share the next call (each still waits for its own).
+ */
+const OPEN_CONCURRENCY = 2;
 /** PublishPresence calls in flight at once (each is fanned out to the user's whole audience). */
 const ANNOUNCE_CONCURRENCY = 4;
 
@@ -274,6 +280,8 @@ export class StreamHub {
   /** The last HeartbeatStreams failed: pushes may have been lost meanwhile (see refreshStreams). */
   private refreshFailed = false;
   private readonly announcer: PresenceAnnouncer;
+  /** Opened streams on their way to presence, in batches (a burst of opens is a few calls). */
+  private readonly opens: Batches<StreamRef>;
   /** Closed streams on their way to presence, in batches (a burst of closes is a few calls). */
   private readonly closes: Batches<StreamRef>;
   private readonly closeFailures: FailureTally;
@@ -287,6 +295,10 @@ export class StreamHub {
       logger: options.logger,
       concurrency: ANNOUNCE_CONCURRENCY,
       offlineGraceMs: options.offlineGraceMs,
+    });
+    this.opens = new Batches((refs) => this.openInPresence(refs), {
+      maxBatch: PRESENCE_BATCH,
+      concurrency: OPEN_CONCURRENCY,
     });
     this.closes = new Batches((refs) => this.closeInPresence(refs), {
       maxBatch: PRESENCE_BATCH,
@@ -371,12 +383,7 @@ export class StreamHub {
     openStreams.inc({ transport: stream.transport });
     try {
       await this.ensureRegistered();
-      const cameOnline = await this.options.backend.heartbeat(
-        this.options.nodeId,
-        [{ userId: stream.userId, streamId: stream.id }],
-        this.options.ttlSeconds,
-      );
-      this.announcer.announce(cameOnline, true);
+      await this.opens.add({ userId: stream.userId, streamId: stream.id });
       const first = await this.options.backend.replay(
         stream.userId,
         init.afterSeq ?? 0n,
@@ -566,6 +573,16 @@ export class StreamHub {
     if (this.stopping) return;
     // closeInPresence counts its own failures; nothing is left to handle here.
     this.closes.add({ userId: stream.userId, streamId: stream.id }).catch(() => {});
+  }
+
+  /** One HeartbeatStreams call for a batch of opened streams; the users new online are announced. */
+  private async openInPresence(refs: StreamRef[]) {
+    const cameOnline = await this.options.backend.heartbeat(
+      this.options.nodeId,
+      refs,
+      this.options.ttlSeconds,
+    );
+    this.announcer.announce(cameOnline, true);
   }
 
   /** One CloseStreams call for a batch of closed streams; the users left with none are announced. */
