@@ -85,13 +85,12 @@ export class Presence {
     const before = await this.sessions.list(users);
     const listed = new Map(users.map((id, i) => [id, before[i]]));
     // Only the node that holds a stream may close it: a stream that moved on stays open.
-    await Promise.all(
-      streams.map((s) => {
-        const held = listed
-          .get(s.userId)
-          ?.some((live) => live.sessionId === s.streamId && live.node === nodeId);
-        return held ? this.sessions.unregister(s.userId, s.streamId) : undefined;
-      }),
+    await this.sessions.unregister(
+      streams
+        .filter((s) =>
+          listed.get(s.userId)?.some((live) => live.sessionId === s.streamId && live.node === nodeId),
+        )
+        .map((s) => ({ userId: s.userId, sessionId: s.streamId })),
     );
     const after = await this.sessions.list(users);
     const wentOffline = users.filter((_, i) => (before[i]?.length ?? 0) > 0 && after[i]?.length === 0);

@@ -54,8 +54,8 @@ export function onlineSessionsContract(name: string, setup: () => Promise<Sessio
       const alice = user();
       await sessions.register([{ userId: alice, sessionId: "phone", node: "gw-1" }], 60);
       await sessions.register([{ userId: alice, sessionId: "laptop", node: "gw-1" }], 60);
-      await sessions.unregister(alice, "phone");
-      await sessions.unregister(alice, "never-registered");
+      await sessions.unregister([{ userId: alice, sessionId: "phone" }]);
+      await sessions.unregister([{ userId: alice, sessionId: "never-registered" }]);
       expect(await of(alice)).toEqual([{ userId: alice, sessionId: "laptop", node: "gw-1" }]);
     });
 
@@ -83,7 +83,7 @@ export function onlineSessionsContract(name: string, setup: () => Promise<Sessio
       expect(await of(alice)).toEqual([{ userId: alice, sessionId: "kept", node: "gw-1" }]);
     });
 
-    it("registers and lists many at once, each user in the order asked, in calls of any size", async () => {
+    it("registers, lists and unregisters many at once, each user in the order asked, in calls of any size", async () => {
       // More sessions and users than one Redis call takes (KEYS_PER_CALL), some users online,
       // some never, one asked twice; an expired session of a user who keeps another is left out.
       const users = Array.from({ length: 600 }, user);
@@ -106,6 +106,16 @@ export function onlineSessionsContract(name: string, setup: () => Promise<Sessio
         expect(byId(listed[i] ?? [])).toEqual(byId(expected));
       });
       expect(await sessions.list([])).toEqual([]);
+
+      // Unregistered in one call, more than one Redis call takes: those go, the rest stay.
+      const leaving = online.filter((_, n) => n % 10 !== 0);
+      await sessions.unregister(leaving.map((id) => ({ userId: id, sessionId: `s-${online.indexOf(id)}` })));
+      const after = await sessions.list(online);
+      online.forEach((id, n) => {
+        const kept = n % 10 === 0 ? [{ userId: id, sessionId: `s-${n}`, node: `gw-${n % 4}` }] : [];
+        if (id === both) kept.push({ userId: id, sessionId: "laptop", node: "gw-9" });
+        expect(byId(after[n] ?? [])).toEqual(byId(kept));
+      });
     });
 
     it("shows a session registered by one node to another exactly when the implementation says so", async () => {

@@ -1,4 +1,4 @@
-import type { OnlineSession, OnlineSessions } from "./sessions.js";
+import type { OnlineSession, OnlineSessions, SessionRef } from "./sessions.js";
 
 /** Online sessions in this process's memory: all-in-one mode, where there is only one node. */
 export class MemoryOnlineSessions implements OnlineSessions {
@@ -17,10 +17,12 @@ export class MemoryOnlineSessions implements OnlineSessions {
     }
   }
 
-  async unregister(userId: string, sessionId: string): Promise<void> {
-    const sessions = this.users.get(userId);
-    sessions?.delete(sessionId);
-    if (sessions?.size === 0) this.users.delete(userId);
+  async unregister(sessions: readonly SessionRef[]): Promise<void> {
+    for (const { userId, sessionId } of sessions) {
+      const held = this.users.get(userId);
+      held?.delete(sessionId);
+      if (held?.size === 0) this.users.delete(userId);
+    }
   }
 
   async list(userIds: readonly string[]): Promise<OnlineSession[][]> {

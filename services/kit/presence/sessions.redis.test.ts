@@ -22,7 +22,7 @@ describe("RedisOnlineSessions keys", () => {
     expect(await redis.pttl(index)).toBeGreaterThan(25_000);
     expect(await redis.get(`${index}:long`)).toBe("gw-1");
 
-    await sessions.unregister(userId, "long");
+    await sessions.unregister([{ userId, sessionId: "long" }]);
     await sessions.register([{ userId, sessionId: "short", node: "gw-1" }], 1);
     const deadline = performance.now() + 5000;
     while ((await redis.exists(index, `${index}:short`)) > 0) {
@@ -44,9 +44,9 @@ describe("RedisOnlineSessions keys", () => {
     ]);
     expect(await redis.get(`staging:presence:{${userId}}:s1`)).toBe("gw-staging");
     expect(await redis.exists(`parley:presence:{${userId}}`)).toBe(0);
-    await staging.unregister(userId, "s1");
+    await staging.unregister([{ userId, sessionId: "s1" }]);
     expect((await staging.list([userId]))[0]).toEqual([]);
     expect((await production.list([userId]))[0]).toHaveLength(1);
-    await production.unregister(userId, "p1");
+    await production.unregister([{ userId, sessionId: "p1" }]);
   });
 });

@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import { DEFAULT_REDIS_KEY_PREFIX } from "../redis-keys.js";
-import type { OnlineSession, OnlineSessions } from "./sessions.js";
+import type { OnlineSession, OnlineSessions, SessionRef } from "./sessions.js";
 
 // KEYS: user index, session, user index, session... ARGV: ttl ms, then session id, node per pair.
 // Registering again is the heartbeat: it refreshes the TTL and moves a session to its new node.
@@ -14,18 +14,22 @@ for i = 1, #KEYS, 2 do
 end
 return 1`;
 
-// KEYS: user index, session. ARGV: session id, session key prefix. The index's TTL shrinks to
-// its longest remaining session's, so an unregistered long session leaves no long-lived index.
+// KEYS: user index, session, user index, session... ARGV: the session ids, one per pair. The
+// index's TTL shrinks to its longest remaining session's, so an unregistered long session leaves no
+// long-lived index.
 const UNREGISTER = `
-redis.call('DEL', KEYS[2])
-redis.call('SREM', KEYS[1], ARGV[1])
-local longest = 0
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local left = redis.call('PTTL', ARGV[2] .. id)
-  if left > longest then longest = left end
-  if left == -2 then redis.call('SREM', KEYS[1], id) end
+for i = 1, #KEYS, 2 do
+  local index = KEYS[i]
+  redis.call('DEL', KEYS[i + 1])
+  redis.call('SREM', index, ARGV[(i + 1) / 2])
+  local longest = 0
+  for _, id in ipairs(redis.call('SMEMBERS', index)) do
+    local left = redis.call('PTTL', index .. ':' .. id)
+    if left > longest then longest = left end
+    if left == -2 then redis.call('SREM', index, id) end
+  end
+  if longest > 0 then redis.call('PEXPIRE', index, longest) else redis.call('DEL', index) end
 end
-if longest > 0 then redis.call('PEXPIRE', KEYS[1], longest) else redis.call('DEL', KEYS[1]) end
 return 1`;
 
 // KEYS: user indexes (a session's key is its index, ":" and its id). Returns per index: id, node,
@@ -57,7 +61,7 @@ export const KEYS_PER_CALL = 256;
 
 type WithScripts = Redis & {
   parleyPresenceRegister(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<number>;
-  parleyPresenceUnregister(index: string, key: string, id: string, prefix: string): Promise<number>;
+  parleyPresenceUnregister(keyCount: number, ...keysThenIds: string[]): Promise<number>;
   parleyPresenceList(keyCount: number, ...indexes: string[]): Promise<string[][]>;
 };
 
@@ -71,8 +75,8 @@ export class RedisOnlineSessions implements OnlineSessions {
     private readonly prefix = DEFAULT_REDIS_KEY_PREFIX,
   ) {
     if (!("parleyPresenceList" in redis)) {
-      redis.defineCommand("parleyPresenceUnregister", { numberOfKeys: 2, lua: UNREGISTER });
-      // These two take the number of keys per call.
+      // These take the number of keys per call.
+      redis.defineCommand("parleyPresenceUnregister", { lua: UNREGISTER });
       redis.defineCommand("parleyPresenceRegister", { lua: REGISTER });
       redis.defineCommand("parleyPresenceList", { lua: LIST });
     }
@@ -90,9 +94,14 @@ export class RedisOnlineSessions implements OnlineSessions {
     await Promise.all(calls);
   }
 
-  async unregister(userId: string, sessionId: string): Promise<void> {
-    const prefix = this.sessionPrefix(userId);
-    await this.redis.parleyPresenceUnregister(this.userKey(userId), prefix + sessionId, sessionId, prefix);
+  async unregister(sessions: readonly SessionRef[]): Promise<void> {
+    const calls: Promise<number>[] = [];
+    for (let start = 0; start < sessions.length; start += KEYS_PER_CALL) {
+      const part = sessions.slice(start, start + KEYS_PER_CALL);
+      const keys = part.flatMap((s) => [this.userKey(s.userId), this.sessionPrefix(s.userId) + s.sessionId]);
+      calls.push(this.redis.parleyPresenceUnregister(keys.length, ...keys, ...part.map((s) => s.sessionId)));
+    }
+    await Promise.all(calls);
   }
 
   async list(userIds: readonly string[]): Promise<OnlineSession[][]> {

@@ -5,6 +5,9 @@ export interface OnlineSession {
   node: string;
 }
 
+/** Names one session of one user. */
+export type SessionRef = Pick<OnlineSession, "userId" | "sessionId">;
+
 /**
  * The presence role: who is online and where. A session lives as long as its node keeps
  * registering it again within the TTL, so a node that dies takes its sessions with it by expiry,
@@ -16,7 +19,8 @@ export interface OnlineSessions {
    * heartbeat, and moves it to the node given.
    */
   register(sessions: readonly OnlineSession[], ttlSeconds: number): Promise<void>;
-  unregister(userId: string, sessionId: string): Promise<void>;
+  /** Forgets the sessions at once (one never registered, or expired, is no error). */
+  unregister(sessions: readonly SessionRef[]): Promise<void>;
   /**
    * Each user's sessions that have not expired (in no particular order), in the order of
    * `userIds`: one lookup for a whole fan-out, not one per recipient.
