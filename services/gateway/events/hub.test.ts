@@ -186,6 +186,19 @@ const metric = async (name: string, labels: Record<string, string> = {}) => {
     .reduce((sum, v) => sum + v.value, 0);
 };
 
+/** 20 users open 60 streams each, all at once. */
+async function openBurst(hub: StreamHub) {
+  const users = Array.from({ length: 20 }, (_, i) => `burst-${i}`);
+  const streams = await Promise.all(
+    users.flatMap((userId) =>
+      Array.from({ length: 60 }, () =>
+        hub.open({ userId, sessionId: "s", transport: "ws", afterSeq: undefined }),
+      ),
+    ),
+  );
+  return { users, streams };
+}
+
 const user = "0190d9c0-0000-7000-8000-0000000000a1";
 
 describe("the stream hub", () => {
@@ -376,14 +389,7 @@ describe("the stream hub", () => {
 
   it("registers a burst of opens in presence in a few calls, and announces each user online once", async () => {
     const { backend, hub } = setup({ maxStreams: 100 });
-    const users = Array.from({ length: 20 }, (_, i) => `burst-${i}`);
-    const streams = await Promise.all(
-      users.flatMap((userId) =>
-        Array.from({ length: 60 }, () =>
-          hub.open({ userId, sessionId: "s", transport: "ws", afterSeq: undefined }),
-        ),
-      ),
-    );
+    const { users, streams } = await openBurst(hub);
     expect(streams.every((s) => !s.isClosed)).toBe(true);
     // The first two opens go alone (two calls in flight at most); the 1,198 opened meanwhile
     // follow in batches of at most 500.
@@ -399,14 +405,7 @@ describe("the stream hub", () => {
 
   it("closes a burst of streams in presence in a few calls, and announces each user offline once", async () => {
     const { backend, hub } = setup({ maxStreams: 100 });
-    const users = Array.from({ length: 20 }, (_, i) => `storm-${i}`);
-    const streams = await Promise.all(
-      users.flatMap((userId) =>
-        Array.from({ length: 60 }, () =>
-          hub.open({ userId, sessionId: "s", transport: "ws", afterSeq: undefined }),
-        ),
-      ),
-    );
+    const { users, streams } = await openBurst(hub);
     for (const stream of streams) stream.close();
     await backend.announced(":offline", users.length);
     // The first close goes alone; the 1,199 closed meanwhile follow in batches of at most 500.
