@@ -84,33 +84,24 @@ export class RedisOnlineSessions implements OnlineSessions {
   }
 
   async register(sessions: readonly OnlineSession[], ttlSeconds: number): Promise<void> {
-    const calls: Promise<number>[] = [];
-    for (let start = 0; start < sessions.length; start += KEYS_PER_CALL) {
-      const part = sessions.slice(start, start + KEYS_PER_CALL);
-      const keys = part.flatMap((s) => [this.userKey(s.userId), this.sessionPrefix(s.userId) + s.sessionId]);
+    await inCalls(sessions, (part) => {
       const args = part.flatMap((s) => [s.sessionId, s.node]);
-      calls.push(this.redis.parleyPresenceRegister(keys.length, ...keys, ttlSeconds * 1000, ...args));
-    }
-    await Promise.all(calls);
+      return this.redis.parleyPresenceRegister(...this.indexAndSessionKeys(part), ttlSeconds * 1000, ...args);
+    });
   }
 
   async unregister(sessions: readonly SessionRef[]): Promise<void> {
-    const calls: Promise<number>[] = [];
-    for (let start = 0; start < sessions.length; start += KEYS_PER_CALL) {
-      const part = sessions.slice(start, start + KEYS_PER_CALL);
-      const keys = part.flatMap((s) => [this.userKey(s.userId), this.sessionPrefix(s.userId) + s.sessionId]);
-      calls.push(this.redis.parleyPresenceUnregister(keys.length, ...keys, ...part.map((s) => s.sessionId)));
-    }
-    await Promise.all(calls);
+    await inCalls(sessions, (part) =>
+      this.redis.parleyPresenceUnregister(...this.indexAndSessionKeys(part), ...part.map((s) => s.sessionId)),
+    );
   }
 
   async list(userIds: readonly string[]): Promise<OnlineSession[][]> {
-    const calls: Promise<string[][]>[] = [];
-    for (let start = 0; start < userIds.length; start += KEYS_PER_CALL) {
-      const indexes = userIds.slice(start, start + KEYS_PER_CALL).map((id) => this.userKey(id));
-      calls.push(this.redis.parleyPresenceList(indexes.length, ...indexes));
-    }
-    const found = (await Promise.all(calls)).flat();
+    const found = (
+      await inCalls(userIds, (part) =>
+        this.redis.parleyPresenceList(part.length, ...part.map((id) => this.userKey(id))),
+      )
+    ).flat();
     return userIds.map((userId, u) => {
       const flat = found[u] ?? [];
       const sessions: OnlineSession[] = [];
@@ -121,6 +112,15 @@ export class RedisOnlineSessions implements OnlineSessions {
     });
   }
 
+  /** The key count, then each session's user index and session key: REGISTER's and UNREGISTER's KEYS. */
+  private indexAndSessionKeys(sessions: readonly SessionRef[]): [number, ...string[]] {
+    const keys = sessions.flatMap((s) => [
+      this.userKey(s.userId),
+      `${this.userKey(s.userId)}:${s.sessionId}`,
+    ]);
+    return [keys.length, ...keys];
+  }
+
   // Each session is its own key with its own TTL, so Redis expires it; a set per user indexes them.
   // Both keys share the {userId} hash tag: one slot, so the per-session scripts would be atomic on
   // a cluster too. LIST reads many users' slots in one call: a cluster client (not used: openRedis
@@ -128,8 +128,13 @@ export class RedisOnlineSessions implements OnlineSessions {
   private userKey(userId: string): string {
     return `${this.prefix}presence:{${userId}}`;
   }
+}
 
-  private sessionPrefix(userId: string): string {
-    return `${this.userKey(userId)}:`;
+/** `call` on parts of at most KEYS_PER_CALL items, all at once; the answers in order. */
+function inCalls<T, R>(items: readonly T[], call: (part: readonly T[]) => Promise<R>): Promise<R[]> {
+  const calls: Promise<R>[] = [];
+  for (let start = 0; start < items.length; start += KEYS_PER_CALL) {
+    calls.push(call(items.slice(start, start + KEYS_PER_CALL)));
   }
+  return Promise.all(calls);
 }
