@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MessageRecord } from "../gen/grpc/parley/internal/v1/records.js";
 import { messageIdAt, sealedRecord } from "./fixtures.js";
@@ -91,6 +91,28 @@ export function historyContract(name: string, open: () => Promise<HistoryUnderTe
       expect(await history.conversationPage(c.aliceBob.conversationId, { limit: 5 })).toEqual([direct]);
       expect(await history.conversationPage(c.group.conversationId, { limit: 5 })).toEqual([group]);
       expect(await history.directPage(c.bob, { limit: 5 })).toEqual([direct]);
+    });
+
+    it("keeps messages of the largest content beside small ones written in the same call", async () => {
+      const c = cast();
+      const [small, large, toSelf, largeToSelf] = [c.aliceBob, c.bobAlice, c.aliceBob, c.aliceBob].map(
+        (people, i) => sealedRecord(messageIdAt(Date.now() - 10_000 + i), people),
+      ) as [MessageRecord, MessageRecord, MessageRecord, MessageRecord];
+      // The largest content a send accepts (64 KiB) sealed, and a note to self of it and of little.
+      const self = { conversationId: `d:${c.alice}:${c.alice}`, senderId: c.alice, recipientId: c.alice };
+      Object.assign(large, { ciphertext: randomBytes(64 * 1024 + 16) });
+      Object.assign(toSelf, { ...self });
+      Object.assign(largeToSelf, { ...self, ciphertext: randomBytes(64 * 1024 + 16) });
+      await history.write([small, large, toSelf, largeToSelf]);
+      expect(await history.conversationPage(c.aliceBob.conversationId, { limit: 5 })).toEqual([large, small]);
+      expect(await history.conversationPage(self.conversationId, { limit: 5 })).toEqual([
+        largeToSelf,
+        toSelf,
+      ]);
+      expect(await history.directPage(c.bob, { limit: 5 })).toEqual([large, small]);
+      expect(ids(await history.directPage(c.alice, { limit: 5 }))).toEqual(
+        ids([largeToSelf, toSelf, large, small]),
+      );
     });
 
     it("walks a conversation back with before cursors to its first message, no gaps, no repeats", async () => {
