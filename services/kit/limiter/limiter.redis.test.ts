@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../logger.js";
 import { type PrivateRedis, sharedRedisUrl, startPrivateRedis } from "../redis.fixture.js";
 import { openRedis } from "../redis.js";
-import { RedisRateLimiter, rateLimiterDegraded } from "./limiter.redis.js";
+import { HITS_PER_CALL, RedisRateLimiter, rateLimiterDegraded } from "./limiter.redis.js";
 
 const silent = createLogger({ level: "silent" });
 
@@ -24,6 +24,35 @@ describe("RedisRateLimiter", () => {
       const ttl = await redis.pttl(key);
       expect(ttl).toBeGreaterThan(25_000);
       expect(ttl).toBeLessThanOrEqual(30_000);
+    } finally {
+      await redis.quit();
+    }
+  });
+
+  it("counts hits made together in one call per 256 keys, each hit answered as if alone", async () => {
+    const redis = openRedis(sharedRedisUrl(), silent);
+    try {
+      const name = `together-${randomUUID()}`;
+      const limiter = new RedisRateLimiter(redis, name, { limit: 1, windowSeconds: 30 }, silent);
+      await limiter.hit("warm-up");
+      const calls: number[] = [];
+      const counted = redis as Redis & { parleyRateLimitHits(keyCount: number, ...rest: unknown[]): unknown };
+      const count = counted.parleyRateLimitHits.bind(redis);
+      counted.parleyRateLimitHits = (keyCount, ...rest) => {
+        calls.push(keyCount);
+        return count(keyCount, ...rest);
+      };
+      // 300 users hit twice each in one turn: 600 hits, each user's first allowed and second refused.
+      const users = Array.from({ length: 300 }, (_, i) => `user-${i}`);
+      const results = await Promise.all([...users, ...users].map((user) => limiter.hit(user)));
+      expect(calls).toEqual([HITS_PER_CALL, HITS_PER_CALL, 600 - 2 * HITS_PER_CALL]);
+      expect(results.slice(0, 300).every((r) => r.allowed)).toBe(true);
+      expect(results.slice(300).every((r) => !r.allowed && r.retryAfterSeconds === 30)).toBe(true);
+      expect(await redis.get(`parley:rl:${name}:user-299`)).toBe("2");
+      expect(await degradedHits(name)).toBe(0);
+      // A lone hit later is a call of its own.
+      expect((await limiter.hit("late")).allowed).toBe(true);
+      expect(calls.at(-1)).toBe(1);
     } finally {
       await redis.quit();
     }

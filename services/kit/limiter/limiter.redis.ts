@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import { Counter } from "prom-client";
+import { GroupCommit } from "../group-commit.js";
 import type { Logger } from "../logger.js";
 import { registry } from "../metrics.js";
 import { isRedisLost } from "../redis.js";
@@ -15,28 +16,41 @@ export const rateLimiterDegraded = new Counter({
 });
 
 // Fixed window per key, started by its first hit: INCR and the window's expiry in one atomic step,
-// so no crash between them can leave a counter that never expires. Returns the count and the
-// milliseconds left in the window.
-const HIT = `
-local count = redis.call('INCR', KEYS[1])
-local left = redis.call('PTTL', KEYS[1])
-if left < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  left = tonumber(ARGV[1])
+// so no crash between them can leave a counter that never expires. Counts each key in KEYS (a key
+// twice counts twice) and answers, per key in order, its count and the milliseconds left in its
+// window.
+const HITS = `
+local out = {}
+for i, key in ipairs(KEYS) do
+  local count = redis.call('INCR', key)
+  local left = redis.call('PTTL', key)
+  if left < 0 then
+    redis.call('PEXPIRE', key, ARGV[1])
+    left = tonumber(ARGV[1])
+  end
+  out[2 * i - 1] = count
+  out[2 * i] = left
 end
-return {count, left}`;
+return out`;
 
-type WithHit = Redis & { parleyRateLimitHit(key: string, windowMs: number): Promise<[number, number]> };
+/** Keys one script call counts at most; concurrent hits beyond it go in further calls. */
+export const HITS_PER_CALL = 256;
+
+type WithHits = Redis & {
+  parleyRateLimitHits(keyCount: number, ...keysThenWindowMs: (string | number)[]): Promise<number[]>;
+};
 
 /**
  * Counts in Redis, so every replica sharing the Redis shares the limit. When Redis does not answer
  * (down, or slower than the connection's command timeout) the hit is counted by a limiter in this
  * process instead: limits then hold per replica rather than across replicas, requests are neither
  * all refused nor all let through, and nothing waits for Redis to come back. Each degraded hit
- * counts in parley_rate_limiter_degraded_total; the first of an outage logs a warning.
+ * counts in parley_rate_limiter_degraded_total; the first of an outage logs a warning. Hits made
+ * together (in one event-loop turn, or while two calls are out) are counted in one script call.
  */
 export class RedisRateLimiter implements RateLimiter {
-  private readonly redis: WithHit;
+  private readonly redis: WithHits;
+  private readonly hits: GroupCommit<string, [number, number]>;
   private readonly prefix: string;
   private readonly fallback: MemoryRateLimiter;
   private degraded = false;
@@ -48,10 +62,12 @@ export class RedisRateLimiter implements RateLimiter {
     private readonly logger: Logger,
     keyPrefix = DEFAULT_REDIS_KEY_PREFIX,
   ) {
-    if (!("parleyRateLimitHit" in redis)) {
-      redis.defineCommand("parleyRateLimitHit", { numberOfKeys: 1, lua: HIT });
-    }
-    this.redis = redis as WithHit;
+    if (!("parleyRateLimitHits" in redis)) redis.defineCommand("parleyRateLimitHits", { lua: HITS });
+    this.redis = redis as WithHits;
+    this.hits = new GroupCommit((keys) => this.countInRedis(keys), {
+      maxItems: HITS_PER_CALL,
+      maxInFlight: 2,
+    });
     this.prefix = `${keyPrefix}rl:${name}:`;
     this.fallback = new MemoryRateLimiter(rate);
   }
@@ -61,10 +77,7 @@ export class RedisRateLimiter implements RateLimiter {
     let leftMs: number;
     try {
       if (isRedisLost(this.redis)) throw new Error(`Redis connection ${this.redis.status}`);
-      [count, leftMs] = await this.redis.parleyRateLimitHit(
-        this.prefix + key,
-        this.rate.windowSeconds * 1000,
-      );
+      [count, leftMs] = await this.hits.add(this.prefix + key);
     } catch (err) {
       rateLimiterDegraded.inc({ limiter: this.name });
       if (!this.degraded) {
@@ -79,5 +92,10 @@ export class RedisRateLimiter implements RateLimiter {
     }
     if (count <= this.rate.limit) return { allowed: true, retryAfterSeconds: 0 };
     return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(leftMs / 1000)) };
+  }
+
+  private async countInRedis(keys: string[]): Promise<[number, number][]> {
+    const answer = await this.redis.parleyRateLimitHits(keys.length, ...keys, this.rate.windowSeconds * 1000);
+    return keys.map((_, i) => [answer[2 * i] as number, answer[2 * i + 1] as number]);
   }
 }
