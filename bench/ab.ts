@@ -54,6 +54,8 @@ if (!existsSync(baseTree)) {
   mkdirSync(join(REPO, ".bench", "ab"), { recursive: true });
   git("worktree", "add", "--detach", baseTree, baseSha);
   symlinkSync(join(REPO, "node_modules"), join(baseTree, "node_modules"), "dir");
+  // A mesh ladder (--mode mesh) reads the running servers' addresses from .deps/env.
+  if (existsSync(join(REPO, ".deps"))) symlinkSync(join(REPO, ".deps"), join(baseTree, ".deps"), "dir");
 }
 
 const log = (message: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${message}`);

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 
 /**
@@ -45,9 +45,21 @@ export function cpuBetween(before: CpuSample, after: CpuSample): [string, number
 
 function isServer(proc: string, repoDir: string): boolean {
   try {
-    return readlinkSync(join(proc, "cwd")).startsWith(`${join(repoDir, ".deps")}/`);
+    return readlinkSync(join(proc, "cwd")).startsWith(`${depsDir(repoDir)}/`);
   } catch {
     return false;
+  }
+}
+
+/**
+ * Where the servers run, as their working folders show it: a worktree made for an A/B links its
+ * .deps to the main checkout's, where the servers really are.
+ */
+function depsDir(repoDir: string): string {
+  try {
+    return realpathSync(join(repoDir, ".deps"));
+  } catch {
+    return join(repoDir, ".deps");
   }
 }
 
@@ -60,7 +72,7 @@ function roleOf(proc: string, repoDir: string): string | undefined {
   } catch {
     return undefined; // gone, or not ours to read
   }
-  const deps = join(repoDir, ".deps");
+  const deps = depsDir(repoDir);
   if (cwd.startsWith(`${deps}/`)) return cwd.slice(deps.length + 1).split("/")[0];
   // From source (tsx), or the compiled build that `--compiled` runs (scripts/compiled-build.ts).
   const fromSource = cwd === repoDir && cmdline.includes("services/main.ts");
