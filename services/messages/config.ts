@@ -20,6 +20,14 @@ export const messagesConfig = defineConfig({
     schema: seconds().default(10),
     help: "Length of the per-user send rate-limit window.",
   },
+  persisterBatchWaitMs: {
+    env: "PARLEY_MESSAGES_PERSISTER_BATCH_WAIT_MS",
+    schema: z.coerce.number().int().min(0).max(5000).default(100),
+    help:
+      "How long the persister lets new messages gather before writing them to history (0: at once). " +
+      "Fewer, larger log fetches and history writes for a little more persister lag; reads are unaffected " +
+      "(they read the log's tail).",
+  },
   dataKeyCacheSeconds: {
     env: "PARLEY_MESSAGES_DATA_KEY_CACHE_SECONDS",
     schema: seconds().default(300),

@@ -81,6 +81,7 @@ export const messagesModule: ParleyModule = {
     const persister = await startPersister({
       log,
       history,
+      batchWaitMs: config.persisterBatchWaitMs,
       logger: logger.child({ component: "persister" }),
     });
     let server: Awaited<ReturnType<typeof startGrpcServer>>;

@@ -25,11 +25,14 @@ export async function startPersister(deps: {
   history: HistoryStore;
   logger: Logger;
   maxBatch?: number;
+  /** How long new records may gather before a write (SubscribeOptions.batchWaitMs). */
+  batchWaitMs?: number;
 }): Promise<Subscription> {
   return deps.log.subscribe({
     group: PERSISTER_GROUP,
     topic: TOPICS.messages,
     maxBatch: deps.maxBatch ?? 500,
+    batchWaitMs: deps.batchWaitMs ?? 0,
     handler: async (batch) => {
       const records: MessageRecord[] = [];
       const rejected: NewRecord[] = [];

@@ -114,6 +114,28 @@ export function logContract(name: string, open: () => Promise<LogUnderTest>): vo
       expect(two.seen.map((r) => text(r.value)).sort()).toEqual(["1", "2", "3"]);
     });
 
+    it("with a batch wait, hands records appended one by one over together, in order", async () => {
+      const batches: string[][] = [];
+      const consumer = collector(20);
+      const subscription = await log.subscribe({
+        group: `g.${randomUUID()}`,
+        topic,
+        batchWaitMs: 1500,
+        handler: async (records) => {
+          batches.push(records.map((r) => text(r.value)));
+          await consumer.handler(records);
+        },
+      });
+      subscriptions.push(subscription);
+      // Twenty appends, each its own request, well within the wait.
+      for (let i = 0; i < 20; i++) await appendValues("k", [`${i}`]);
+      await consumer.done;
+      // Without a wait each append is a batch of its own; a fetch that began before the first
+      // append may end partway, so two batches at most.
+      expect(batches.length).toBeLessThanOrEqual(2);
+      expect(batches.flat()).toEqual(Array.from({ length: 20 }, (_, i) => `${i}`));
+    });
+
     it("records each committed record's append-to-commit delay for its group", async () => {
       const group = `g.${randomUUID()}`;
       const delays = async () => {

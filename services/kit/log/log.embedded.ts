@@ -280,8 +280,10 @@ export class EmbeddedLog implements MessageLog {
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
     const { group, topic, handler } = options;
     const maxBatch = options.maxBatch ?? 500;
+    const batchWaitMs = options.batchWaitMs ?? 0;
     let stopping = false;
     let wake: (() => void) | undefined;
+    let endBatchWait: (() => void) | undefined;
     const onAppend = () => wake?.();
     this.appended.on(topic, onAppend);
 
@@ -325,8 +327,18 @@ export class EmbeddedLog implements MessageLog {
             if ((this.nextOffset.get(topic) ?? 0n) > next || stopping) resolve();
           });
           wake = undefined;
-          // One more turn lets appends that arrive together be consumed as one batch.
-          await new Promise<void>((resolve) => setImmediate(resolve));
+          // One more turn (or the batch wait) lets appends that arrive together be one batch.
+          if (batchWaitMs > 0 && !stopping) {
+            await new Promise<void>((resolve) => {
+              const timer = setTimeout(resolve, batchWaitMs);
+              // Appends do not end the wait (gathering them is its point); stopping does.
+              endBatchWait = () => {
+                clearTimeout(timer);
+                resolve();
+              };
+            });
+            endBatchWait = undefined;
+          } else await new Promise<void>((resolve) => setImmediate(resolve));
           continue;
         }
         const records =
@@ -374,6 +386,7 @@ export class EmbeddedLog implements MessageLog {
       stop: async () => {
         stopping = true;
         wake?.();
+        endBatchWait?.();
         this.appended.off(topic, onAppend);
         await loop;
         await commit();

@@ -41,8 +41,7 @@ export async function startConsumer(
       groupId: settings.groupId,
       sessionTimeout: settings.sessionTimeoutMs,
       heartbeatInterval: Math.max(100, Math.floor(settings.sessionTimeoutMs / 10)),
-      // Long polls end early when records arrive; this bounds how long a stop waits for one.
-      maxWaitTimeInMs: 500,
+      ...fetchWait(options.batchWaitMs ?? 0),
     },
     `consumer group ${settings.groupId}`,
     members,
@@ -130,4 +129,14 @@ export async function startConsumer(
       await member.stop();
     },
   };
+}
+
+/**
+ * How a fetch waits. Without a batch wait, a long poll that ends as soon as any record arrives (500 ms
+ * bounds how long a stop waits for one). With one, Kafka holds the fetch until the wait has passed
+ * or a mebibyte has gathered.
+ */
+function fetchWait(batchWaitMs: number): { maxWaitTimeInMs: number; minBytes: number } {
+  if (batchWaitMs <= 0) return { maxWaitTimeInMs: 500, minBytes: 1 };
+  return { maxWaitTimeInMs: batchWaitMs, minBytes: 1024 * 1024 };
 }
