@@ -10,7 +10,7 @@ import { decodeAttachments, encodeAttachments, timeOfMessageId } from "./records
 const DAY_MS = 86_400_000;
 /**
  * A direct message's rows (its conversation's and each party's) go as one unlogged batch while
- * they are this small: one request instead of three, ~40 % less CPU in the driver and in Cassandra
+ * they are this small: one request instead of three, a third less of the driver's CPU per message
  * (docs/history.md, "Writes"). Cassandra warns of a multi-partition batch above 5 KiB and refuses
  * one above 50 KiB (its defaults), so larger messages go as separate statements.
  */
