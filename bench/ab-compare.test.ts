@@ -8,13 +8,34 @@ const OUTPUT = `
 | 100 | 100 | 1.4 / 7.3 | 3.5 | **10.0** | 32 | 2000/2000 | 0 | 5.0 / 10 | 4.35 |
 | 2000 | 1995 | 25 / 190 | 62 | **285** | 322 | 40000/40000 | 12 | 50 / 250 | 0.73 |
 | 100/s | **4.35** | 4.35 | 0.59 |
+
+| step | **total** | parley gateway | kafka | load generator |
+|---|---|---|---|---|
+| 100/s | **5.1** | 2.1 | 0.9 | 0.6 |
+| 2000/s | **1.2** | 0.5 | 0.25 | 0.1 |
 `;
 
 describe("ladderRows", () => {
-  it("reads each rate's step once, from the log or the table, and nothing else", () => {
+  it("reads each rate's step once, from the log or the table, with each process's CPU", () => {
     expect(ladderRows(OUTPUT)).toEqual([
-      { rate: 100, acked: 100, deliverP50: 3.5, deliverP99: 10, deliverP999: 32, cpuMsPerMessage: 4.35 },
-      { rate: 2000, acked: 1995, deliverP50: 62, deliverP99: 285, deliverP999: 322, cpuMsPerMessage: 0.73 },
+      {
+        rate: 100,
+        acked: 100,
+        deliverP50: 3.5,
+        deliverP99: 10,
+        deliverP999: 32,
+        cpuMsPerMessage: 4.35,
+        cpuByProcess: { "parley gateway": 2.1, kafka: 0.9, "load generator": 0.6 },
+      },
+      {
+        rate: 2000,
+        acked: 1995,
+        deliverP50: 62,
+        deliverP99: 285,
+        deliverP999: 322,
+        cpuMsPerMessage: 0.73,
+        cpuByProcess: { "parley gateway": 0.5, kafka: 0.25, "load generator": 0.1 },
+      },
     ]);
   });
 
@@ -44,7 +65,15 @@ describe("rankSumP", () => {
 describe("comparisonTable", () => {
   it("puts each side's runs, medians, their ratio and the p-value in one row per rate and metric", () => {
     const run = (p99: number, cpu: number) => [
-      { rate: 400, acked: 400, deliverP50: 4, deliverP99: p99, deliverP999: p99, cpuMsPerMessage: cpu },
+      {
+        rate: 400,
+        acked: 400,
+        deliverP50: 4,
+        deliverP99: p99,
+        deliverP999: p99,
+        cpuMsPerMessage: cpu,
+        cpuByProcess: {},
+      },
     ];
     const table = comparisonTable(
       [run(30, 3), run(34, 3.1), run(32, 2.9)],
@@ -65,5 +94,28 @@ describe("comparisonTable", () => {
     expect(even.split("\n")[2]).toBe(
       "| 400 | cpuMsPerMessage | 6.14, 6.42 | 6, 6 | 6.28 | 6 | 0.96 | 0.333 |",
     );
+  });
+
+  it("adds each process's CPU per message that both sides printed, the costliest first", () => {
+    const run = (cpuByProcess: Record<string, number>) => [
+      {
+        rate: 400,
+        acked: 400,
+        deliverP50: 4,
+        deliverP99: 9,
+        deliverP999: 9,
+        cpuMsPerMessage: 1,
+        cpuByProcess,
+      },
+    ];
+    const table = comparisonTable(
+      [run({ kafka: 0.3, cassandra: 0.5 }), run({ kafka: 0.2, cassandra: 0.6 })],
+      [run({ kafka: 0.3, cassandra: 0.3, redis: 0.1 }), run({ kafka: 0.25, cassandra: 0.35 })],
+      [],
+    );
+    expect(table.split("\n").slice(2)).toEqual([
+      "| 400 | CPU ms/msg cassandra | 0.5, 0.6 | 0.3, 0.35 | 0.55 | 0.325 | 0.59 | 0.333 |",
+      "| 400 | CPU ms/msg kafka | 0.3, 0.2 | 0.3, 0.25 | 0.25 | 0.275 | 1.10 | 1.000 |",
+    ]);
   });
 });

@@ -11,17 +11,40 @@ export interface LadderRow {
   deliverP99: number;
   deliverP999: number;
   cpuMsPerMessage: number;
+  /** CPU ms per message of each process and server (its table "by process"), when printed. */
+  cpuByProcess: Record<string, number>;
 }
 
 // | offered | acked | ack p50 / p99 | deliver p50 | **p99** | p99.9 | delivered/expected | failed | gateway | CPU |
 const ROW =
   /^(?:\[[\d:]+\] )?\| (\d+) \| (\d+) \| [\d.]+ \/ [\d.]+ \| ([\d.]+) \| \*\*([\d.]+)\*\* \| ([\d.]+) \| \d+\/\d+ \| \d+ \| [^|]+ \| ([\d.]+) \|$/;
 
+// | step | **total** | parley gateway | parley messages | kafka | ... |, then | 400/s | **3.02** | 1.28 | ...
+const PROCESS_HEADER = /^\| step \| \*\*total\*\* \|(.*)\|$/;
+const PROCESS_ROW = /^\| (\d+)\/s \| \*\*[\d.]+\*\* \|(.*)\|$/;
+
 /** The ladder's rows found in a run's output, one per rate (a rate printed twice: the last). */
 export function ladderRows(output: string): LadderRow[] {
   const byRate = new Map<number, LadderRow>();
-  for (const line of output.split("\n")) {
-    const m = ROW.exec(line.trim());
+  const processesByRate = new Map<number, Record<string, number>>();
+  let processes: string[] | undefined;
+  for (const raw of output.split("\n")) {
+    const line = raw.trim();
+    const header = PROCESS_HEADER.exec(line);
+    if (header) {
+      processes = (header[1] as string).split("|").map((name) => name.trim());
+      continue;
+    }
+    const perProcess = processes && PROCESS_ROW.exec(line);
+    if (processes && perProcess) {
+      const values = (perProcess[2] as string).split("|").map((v) => Number(v.trim()));
+      processesByRate.set(
+        Number(perProcess[1]),
+        Object.fromEntries(processes.map((name, i) => [name, values[i] as number])),
+      );
+      continue;
+    }
+    const m = ROW.exec(line);
     if (!m) continue;
     const [rate, acked, p50, p99, p999, cpu] = m.slice(1).map(Number) as [
       number,
@@ -38,7 +61,12 @@ export function ladderRows(output: string): LadderRow[] {
       deliverP99: p99,
       deliverP999: p999,
       cpuMsPerMessage: cpu,
+      cpuByProcess: {},
     });
+  }
+  for (const [rate, cpu] of processesByRate) {
+    const row = byRate.get(rate);
+    if (row) row.cpuByProcess = cpu;
   }
   return [...byRate.values()].sort((a, b) => a.rate - b.rate);
 }
@@ -89,19 +117,40 @@ const rounded = (value: number) => Number(value.toPrecision(3));
 
 type Metric = "deliverP99" | "deliverP50" | "cpuMsPerMessage";
 
-/** A markdown table: per rate and metric, each side's runs, medians, their ratio and the p-value. */
+/**
+ * A markdown table: per rate and metric, each side's runs, medians, their ratio and the p-value;
+ * then the CPU per message of each process both sides printed, the costliest first.
+ */
 export function comparisonTable(base: LadderRow[][], change: LadderRow[][], metrics: Metric[]): string {
   const rates = [...new Set([...base, ...change].flat().map((r) => r.rate))].sort((x, y) => x - y);
   const lines = [
     "| rate/s | metric | base runs | change runs | base median | change median | change ÷ base | p (rank-sum) |",
     "|---|---|---|---|---|---|---|---|",
   ];
+  type Value = (row: LadderRow) => number | undefined;
   for (const rate of rates) {
-    for (const metric of metrics) {
-      const of = (runs: LadderRow[][]) =>
-        runs.flatMap((rows) => rows.filter((r) => r.rate === rate).map((r) => r[metric]));
-      const a = of(base);
-      const b = of(change);
+    const valuesOf = (runs: LadderRow[][], value: Value) =>
+      runs.flatMap((rows) =>
+        rows.flatMap((row) => {
+          const v = row.rate === rate ? value(row) : undefined;
+          return v === undefined ? [] : [v];
+        }),
+      );
+    const cpuOf =
+      (name: string): Value =>
+      (row) =>
+        row.cpuByProcess[name];
+    const processes = (runs: LadderRow[][]) =>
+      new Set(runs.flat().flatMap((r) => Object.keys(r.cpuByProcess)));
+    const inBoth = [...processes(base)].filter((name) => processes(change).has(name));
+    inBoth.sort((x, y) => median(valuesOf(base, cpuOf(y))) - median(valuesOf(base, cpuOf(x))));
+    const columns: [string, Value][] = [
+      ...metrics.map((metric): [string, Value] => [metric, (row) => row[metric]]),
+      ...inBoth.map((name): [string, Value] => [`CPU ms/msg ${name}`, cpuOf(name)]),
+    ];
+    for (const [metric, value] of columns) {
+      const a = valuesOf(base, value);
+      const b = valuesOf(change, value);
       if (a.length === 0 || b.length === 0) continue;
       const ratio = median(a) ? median(b) / median(a) : Number.NaN;
       lines.push(

@@ -1,7 +1,9 @@
 /**
  * A/B of the live-delivery latency ladder: the working tree against a base revision, run after run
  * alternating (base first in even pairs, the change first in odd ones, so a drift of the machine
- * falls on both), then per rate each side's runs, medians and an exact rank-sum p-value. On these
+ * falls on both), then per rate each side's runs, medians and an exact rank-sum p-value — of the
+ * latencies, the CPU per message, and each process's CPU per message (in a mesh, the servers'
+ * too: the change's cost shows where it falls). On these
  * 2-core machines one run's p99 moves by up to 2× from the next, so a single before/after pair
  * proves nothing; the p-value says whether the runs of one side sit apart from the other's.
  *   npm run bench:ab -- --base <rev> [--pairs 4] [-- <bench/delivery.ts arguments>]
