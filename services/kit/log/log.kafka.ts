@@ -19,6 +19,8 @@ import { TailReader } from "./log.kafka.tail.js";
 
 /** How long a topic may take to exist with a leader for every partition (a new broker is slow). */
 const TOPIC_READY_MS = 30_000;
+/** Keys whose partition is remembered (conversations recur); past it the memory starts over. */
+const REMEMBERED_PARTITIONS_MAX = 100_000;
 /** Topics created at start-up; any other topic is created when first used. */
 const KNOWN_TOPICS = [TOPICS.messages, TOPICS.groups, TOPICS.receipts, `${TOPICS.messages}.dlq`];
 
@@ -40,6 +42,8 @@ export class KafkaLog implements MessageLog {
   private readonly subscriptions = new Set<Subscription>();
   private readonly members = new GroupMembers();
   private readonly partitioner = Partitioners.DefaultPartitioner();
+  /** A key's partition by topic and partition count: murmur2 of the key, worked out once. */
+  private readonly rememberedPartitions = new Map<string, number>();
   private closed = false;
 
   private constructor(
@@ -280,6 +284,17 @@ export class KafkaLog implements MessageLog {
   }
 
   private partitionOf(topic: string, key: string, count: number): number {
+    const remembered = `${topic}\u0000${count}\u0000${key}`;
+    let partition = this.rememberedPartitions.get(remembered);
+    if (partition === undefined) {
+      partition = this.partitionOfKey(topic, key, count);
+      if (this.rememberedPartitions.size >= REMEMBERED_PARTITIONS_MAX) this.rememberedPartitions.clear();
+      this.rememberedPartitions.set(remembered, partition);
+    }
+    return partition;
+  }
+
+  private partitionOfKey(topic: string, key: string, count: number): number {
     const partitionMetadata = Array.from(
       { length: count },
       (_, partitionId): PartitionMetadata => ({
