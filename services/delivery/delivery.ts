@@ -4,6 +4,7 @@ import { type Event, type PresenceEvent, ReceiptKind } from "../gen/grpc/parley/
 import { DomainError, invalidArgument, notFound, permissionDenied } from "../kit/errors.js";
 import { newTimeOrderedId } from "../kit/ids.js";
 import type { RateLimiter } from "../kit/limiter/limiter.js";
+import { joinedBatches } from "../kit/log/joined-batches.js";
 import { type LogRecord, type MessageLog, type Subscription, TOPICS } from "../kit/log/log.js";
 import type { Logger } from "../kit/logger.js";
 import { inSpan, SpanKind } from "../kit/tracing.js";
@@ -58,6 +59,12 @@ export const TYPING_EXPIRES_MS = 6000;
 const MAX_REPLAY_LIMIT = 1000;
 const DEFAULT_REPLAY_LIMIT = 100;
 const MAX_PRESENCE_USERS = 200;
+/**
+ * Partition batches fanned out in one call at most: Kafka hands over up to
+ * PARLEY_KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY (3 by default) at once, and a call stays within
+ * what three side by side took before (a call longer than the session gets the member evicted).
+ */
+const JOINED_BATCHES_MAX = 3;
 /** A receipt may name a message sent at most this far in the (receiving process's) future. */
 const CLOCK_SKEW_MS = 60_000;
 
@@ -304,7 +311,11 @@ export class Delivery {
   }
 }
 
-/** The three consumer groups of delivery, one per topic; stop() stops them all. */
+/**
+ * The three consumer groups of delivery, one per topic; stop() stops them all. Batches of several
+ * partitions handed over at once are fanned out together (`joinedBatches`): one inbox transaction,
+ * one presence lookup and one push for all of them.
+ */
 export async function startConsumers(
   log: MessageLog,
   delivery: Delivery,
@@ -318,7 +329,7 @@ export async function startConsumers(
         group: CONSUMER_GROUPS[topic],
         topic: TOPICS[topic],
         maxBatch,
-        handler: (records) => delivery.consume(topic, records),
+        handler: joinedBatches((records) => delivery.consume(topic, records), JOINED_BATCHES_MAX),
       }),
     ),
   );
