@@ -24,6 +24,7 @@ import { parseArgs } from "node:util";
 import WebSocket from "ws";
 import { buildCompiled } from "../scripts/compiled-build.js";
 import { freePorts } from "../scripts/mesh/plan.js";
+import { NODE_RUNTIME_FLAGS } from "../services/kit/runtime-flags.js";
 import { cpuBetween, sampleCpu } from "./cpu-accounting.js";
 import { type ProfileSummary, summarise, summaryMarkdown } from "./cpuprofile.js";
 import { census, growth, growthMarkdown } from "./heapsnapshot.js";
@@ -109,7 +110,12 @@ async function startAllInOne(): Promise<Target> {
   if (values.profile) mkdirSync(profileDir, { recursive: true });
   const child: ChildProcess = spawn(
     process.execPath,
-    [...(values.profile ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []), ...heapFlags, ...entry],
+    [
+      ...NODE_RUNTIME_FLAGS,
+      ...(values.profile ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []),
+      ...heapFlags,
+      ...entry,
+    ],
     {
       cwd: runDir,
       env: {

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { NODE_RUNTIME_FLAGS } from "../services/kit/runtime-flags.js";
 
 /** An all-in-one Parley in its own process (so the load generator does not share its event loop). */
 export async function spawnParley(
@@ -10,7 +11,7 @@ export async function spawnParley(
 ): Promise<{ url: string; stop(): Promise<void> }> {
   const dataDir = mkdtempSync(join(tmpdir(), "parley-bench-"));
   const port = 18080 + Math.floor(Math.random() * 1000);
-  const child: ChildProcess = spawn("tsx", ["services/main.ts"], {
+  const child: ChildProcess = spawn("tsx", [...NODE_RUNTIME_FLAGS, "services/main.ts"], {
     env: {
       ...process.env,
       PORT: String(port),

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { setTimeout as delay } from "node:timers/promises";
 import type { TargetName } from "../../services/kit/module.js";
+import { NODE_RUNTIME_FLAGS } from "../../services/kit/runtime-flags.js";
 
 /**
  * One process of the mesh: `node --import tsx services/main.ts --target=<name>` from source, or
@@ -68,7 +69,7 @@ export class SupervisedProcess implements MeshProcess {
     if (this.pid !== undefined) throw new Error(`${this.name} is already running (pid ${this.pid})`);
     this.expectingExit = false;
     const entry = this.options.compiled ? ["services/main.js"] : ["--import", "tsx", "services/main.ts"];
-    const child = spawn(process.execPath, [...entry, `--target=${this.name}`], {
+    const child = spawn(process.execPath, [...NODE_RUNTIME_FLAGS, ...entry, `--target=${this.name}`], {
       cwd: this.options.repoDir,
       env: this.options.env,
       stdio: ["ignore", "pipe", "pipe"],
