@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { KEY_BYTES, open, seal } from "../kit/aead.js";
 import { DomainError } from "../kit/errors.js";
 
@@ -121,7 +120,10 @@ function aad(messageId: string, conversationId: string): Buffer {
   return Buffer.from(`${messageId}|${conversationId}`);
 }
 
-// A key is only ever used for the conversation it was wrapped for.
+// A key is only ever used for the conversation it was wrapped for. Looked up once per message
+// read, so no hash: a SHA-256 here was ~4 % of the messages service's CPU per history page, and
+// each hash a native object for the next scavenge to finalise (docs/benchmarks.md, "What a
+// scavenge copies"). Wrapped keys are not secret (they are stored beside every message).
 function cacheKey(wrappedKey: Buffer, conversationId: string): string {
-  return createHash("sha256").update(conversationId).update("\0").update(wrappedKey).digest("base64url");
+  return `${conversationId}\0${wrappedKey.toString("base64")}`;
 }
