@@ -3,11 +3,11 @@
  * and every process the repository's scripts start (the mesh, the benchmarks), so what is measured
  * is what ships (runtime-flags.test.ts holds the Dockerfile and package.json to this list).
  *
- * `--max-semi-space-size=16`: V8's young generation, 32 MiB per semi-space by default on a machine
- * with this much memory, is capped at 16. About a quarter of what the gateway allocates outlives
- * the next scavenge (finished gRPC calls' objects; the share is the same at every size), so at the
- * default size a scavenge copies ~12 MiB and stops the process 10–17 ms, which set a history
- * page's p99. At 16 MiB the pauses average ~3 ms for the same CPU (docs/benchmarks.md, "What a
- * scavenge copies").
+ * `--max-semi-space-size=8`: V8's young generation is capped at 8 MiB per semi-space. A pod with
+ * a 512 MiB memory limit gets about that from V8 anyway (it sizes the heap from the limit), but a
+ * process on a large machine or with `--max-old-space-size` gets 32, and there each scavenge
+ * copied ~12 MiB of a gRPC-heavy process and stopped it 10–17 ms (docs/benchmarks.md, "What a
+ * scavenge copies"). At 8 the pauses are ~2 ms for the same CPU; every pod, `npm start`, the mesh
+ * and the benchmarks run the same young generation whatever their memory.
  */
-export const NODE_RUNTIME_FLAGS = ["--max-semi-space-size=16"] as const;
+export const NODE_RUNTIME_FLAGS = ["--max-semi-space-size=8"] as const;
