@@ -74,9 +74,10 @@ function methodDefinition(client: Client, method: string): MethodDefinition<unkn
 }
 
 /*
- * grpc-js keeps a finished call's objects reachable from its HTTP/2 stream, and a scavenge keeps
- * such a stream (a native handle's wrapper that Node has written to) alive until the next full
- * collection: whatever the call's objects reach is copied, then promoted. They reach the decoded
+ * grpc-js keeps a finished call's objects reachable from its HTTP/2 stream, and such a stream
+ * outlives the scavenges after it until a full collection (measured; our reading: V8 cannot drop
+ * a native handle's wrapper that Node has written to): whatever the call's objects reach is
+ * copied, then promoted. They reach the decoded
  * response (grpc-js holds it for the callback) and the callback; the callback reaches the
  * caller's promise, which holds the response too. Held and Outcome cut both paths once the call
  * has ended, so only two empty objects are left behind (docs/benchmarks.md, "What a scavenge copies").
@@ -133,14 +134,11 @@ class Outcome {
  */
 function localMethod(
   client: Client,
-  method: string,
-): { local: InProcessMethod; definition: MethodDefinition<unknown, unknown> } | undefined {
+  definition: MethodDefinition<unknown, unknown>,
+): InProcessMethod | undefined {
   const address = addresses.get(client);
-  const definition = (client.constructor as { service?: ServiceDefinition }).service?.[method];
-  if (address === undefined || !definition || definition.requestStream || definition.responseStream)
-    return undefined;
-  const local = inProcessMethod(address, definition.path);
-  return local && { local, definition };
+  if (address === undefined || definition.requestStream || definition.responseStream) return undefined;
+  return inProcessMethod(address, definition.path);
 }
 
 /** Calls a unary method; failures come back as DomainErrors. Trace context travels in metadata. */
@@ -163,9 +161,10 @@ export function call<C extends Client, K extends keyof C & string>(
       if (options.clientAddress) metadata.set(CLIENT_ADDRESS_HEADER, options.clientAddress);
       injectTraceContext(metadata);
       const deadline = Date.now() + (options.timeoutMs ?? 10_000);
-      const inProcess = localMethod(client, method);
-      if (inProcess) {
-        return invokeInProcess(inProcess.local, inProcess.definition, request, metadata, deadline).then(
+      const definition = methodDefinition(client, method);
+      const local = localMethod(client, definition);
+      if (local) {
+        return invokeInProcess(local, definition, request, metadata, deadline).then(
           (response) => {
             observe("OK");
             return response as ResponseOf<C[K]>;
@@ -176,7 +175,6 @@ export function call<C extends Client, K extends keyof C & string>(
           },
         );
       }
-      const definition = methodDefinition(client, method);
       return new Promise<ResponseOf<C[K]>>((resolve, reject) => {
         const outcome = new Outcome(
           (response) => {
