@@ -2,15 +2,17 @@
  * Statements on PGlite through named prepared statements. PGlite's own query() sends Parse,
  * Describe, Bind, Describe, Execute and Sync as six calls into PostgreSQL and parses and plans the
  * statement every time; here each distinct SQL text is parsed and described once per database,
- * and every later call is one call (Bind, Execute, Sync) on a plan PostgreSQL keeps. bytea
- * parameters go as binary, and bytea[] as one hex array literal. For a short INSERT that halves the CPU per statement
+ * and every later call is one call (Bind, Execute, Sync) on a plan PostgreSQL keeps. bytea, bytea[]
+ * and text[] parameters go as binary. For a short INSERT that halves the CPU per statement
  * (docs/architecture.md). Dependency-free apart from Node and PGlite: the worker loads it as it is.
  */
 import { Buffer } from "node:buffer";
 import { type PGlite, parse, protocol } from "@electric-sql/pglite";
 
 const BYTEA = 17;
+const TEXT = 25;
 const BYTEA_ARRAY = 1001;
+const TEXT_ARRAY = 1009;
 /** More distinct statements than Parley has: the oldest is closed past it (dynamic SQL). */
 const DEFAULT_MAX_STATEMENTS = 256;
 /** SQLSTATE of "cached plan must not change result type" (a table changed under a statement). */
@@ -28,23 +30,53 @@ interface Statement {
   rowDescription: Message | undefined;
 }
 
+/** Array parameter types sent in PostgreSQL's binary array format, and how each element becomes bytes. */
+const BINARY_ARRAYS = new Map<number, { element: number; bytes: (value: unknown) => Uint8Array | undefined }>(
+  [
+    [BYTEA_ARRAY, { element: BYTEA, bytes: (value) => (value instanceof Uint8Array ? value : undefined) }],
+    [
+      TEXT_ARRAY,
+      { element: TEXT, bytes: (value) => (typeof value === "string" ? Buffer.from(value) : undefined) },
+    ],
+  ],
+);
+
 /**
- * bytea[] as an array literal of hex elements, built in one pass (PGlite's array serializer hex-
- * encodes each element and then escapes it twice with regular expressions). Undefined for anything
- * but a flat array of bytes and nulls, which PGlite's own serializer then takes.
+ * A flat array in the format PostgreSQL's array_recv reads: dimensions, null flag, element type,
+ * then each element's length (-1 for null) and bytes. As text, delivery's inbox_append built a
+ * string of twice its payloads (hex) and PGlite escaped every text element. Undefined for anything
+ * but a flat array of the element's values and nulls, which PGlite's own serializer then takes
+ * (or refuses).
  */
-function byteaArrayLiteral(values: unknown): string | undefined {
-  if (!Array.isArray(values)) return undefined;
-  const elements: string[] = [];
+function binaryArray(values: unknown, type: number): Uint8Array | undefined {
+  const format = BINARY_ARRAYS.get(type);
+  if (!format || !Array.isArray(values)) return undefined;
+  const elements: (Uint8Array | null)[] = [];
+  let size = values.length === 0 ? 12 : 20;
   for (const value of values) {
-    if (value === null || value === undefined) elements.push("NULL");
-    else if (value instanceof Uint8Array)
-      elements.push(
-        `"\\\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("hex")}"`,
-      );
-    else return undefined;
+    const bytes = value === null || value === undefined ? null : format.bytes(value);
+    if (bytes === undefined) return undefined;
+    elements.push(bytes);
+    size += 4 + (bytes?.byteLength ?? 0);
   }
-  return `{${elements.join(",")}}`;
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  view.setInt32(0, elements.length === 0 ? 0 : 1);
+  view.setInt32(4, elements.includes(null) ? 1 : 0);
+  view.setInt32(8, format.element);
+  if (elements.length === 0) return out;
+  view.setInt32(12, elements.length);
+  view.setInt32(16, 1); // lower bound
+  let offset = 20;
+  for (const bytes of elements) {
+    view.setInt32(offset, bytes === null ? -1 : bytes.byteLength);
+    offset += 4;
+    if (bytes) {
+      out.set(bytes, offset);
+      offset += bytes.byteLength;
+    }
+  }
+  return out;
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
@@ -167,10 +199,8 @@ export class PreparedStatements {
       if (!(value instanceof Uint8Array)) throw new Error("Invalid input for bytea type");
       return value;
     }
-    if (type === BYTEA_ARRAY) {
-      const literal = byteaArrayLiteral(value);
-      if (literal !== undefined) return literal;
-    }
+    const array = type === undefined ? undefined : binaryArray(value, type);
+    if (array !== undefined) return array;
     const serializer = type === undefined ? undefined : this.#db.serializers[type];
     return serializer ? serializer(value) : String(value);
   }
