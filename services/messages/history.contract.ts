@@ -157,6 +157,30 @@ export function historyContract(name: string, open: () => Promise<HistoryUnderTe
       expect(ids(older)).toEqual(expected.slice(2, 5));
     });
 
+    it("opens a conversation again with what arrived since in newer buckets, newest first", async () => {
+      const c = cast();
+      const page = (limit: number) => history.conversationPage(c.aliceBob.conversationId, { limit });
+      const mine = (limit: number) => history.directPage(c.bob, { limit });
+      const first = timeline(3, BOUNDARY + 10 * DAY, 5, c.aliceBob);
+      await history.write(first);
+      // Read once, and again, as an app opening the conversation twice.
+      for (let i = 0; i < 2; i++) {
+        expect(await page(2)).toEqual(newestFirst(first).slice(0, 2));
+        expect(await mine(2)).toEqual(newestFirst(first).slice(0, 2));
+      }
+      // Then messages in a bucket a day later and one forty days later.
+      const later = [
+        ...timeline(2, BOUNDARY + 11 * DAY, 5, c.bobAlice),
+        ...timeline(1, BOUNDARY + 50 * DAY, 5, c.aliceBob),
+      ];
+      await history.write(later);
+      const all = newestFirst([...first, ...later]);
+      for (const limit of [1, 2, 4, 50]) {
+        expect(ids(await page(limit)), `limit ${limit}`).toEqual(ids(all.slice(0, limit)));
+        expect(ids(await mine(limit)), `direct, limit ${limit}`).toEqual(ids(all.slice(0, limit)));
+      }
+    });
+
     it("keeps one unchanged row per message when records are written again", async () => {
       const c = cast();
       const written = timeline(6, Date.now() - 1000, 3, c.aliceBob);

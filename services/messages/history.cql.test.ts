@@ -1,4 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Client } from "cassandra-driver";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { messageIdAt, sealedRecord } from "./fixtures.js";
 import { historyContract } from "./history.contract.js";
 import { dropKeyspace, openAdminClient, testCqlConfig } from "./history.cql.fixtures.js";
 import { CqlHistoryStore } from "./history.cql.js";
@@ -70,5 +72,32 @@ describe("the CQL history keyspace", () => {
   it("puts a message in the bucket of its id's time", () => {
     const week = 7 * 86_400_000;
     expect(store.bucketOf("0192a3b4-c5d6-7000-8000-000000000000")).toBe(Math.floor(0x0192a3b4c5d6 / week));
+  });
+
+  it("reads a conversation's bucket index and its newest bucket at once when it was opened before", async () => {
+    const conversationId = `d:opened-${Date.now()}`;
+    const people = { conversationId, senderId: "opener-a", recipientId: "opener-b" };
+    await store.write([sealedRecord(messageIdAt(Date.now() - 1000), people)]);
+    let inFlight = 0;
+    let most = 0;
+    const execute = Client.prototype.execute;
+    const spy = vi.spyOn(Client.prototype, "execute").mockImplementation(function (this: Client, ...args) {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      const answer = (execute as (...a: unknown[]) => Promise<unknown>).apply(this, args);
+      return answer.finally(() => inFlight--) as never;
+    });
+    try {
+      const opened = async () => {
+        most = 0;
+        expect(await store.conversationPage(conversationId, { limit: 50 })).toHaveLength(1);
+        return most;
+      };
+      // The first time the index names the bucket; from then on both go out together.
+      expect(await opened()).toBe(1);
+      expect(await opened()).toBe(2);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
