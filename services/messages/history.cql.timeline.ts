@@ -64,7 +64,8 @@ export class Timeline {
   private remember(key: string, bucket: number | undefined): void {
     this.newest.delete(key);
     if (bucket === undefined) return;
-    if (this.newest.size >= NEWEST_BUCKETS_KEPT) this.newest.delete(this.newest.keys().next().value as string);
+    if (this.newest.size >= NEWEST_BUCKETS_KEPT)
+      this.newest.delete(this.newest.keys().next().value as string);
     this.newest.set(key, bucket);
   }
 
