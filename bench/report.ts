@@ -25,8 +25,11 @@ export interface SendReport {
 
 const FILE = "docs/benchmarks.md";
 
-/** Replaces this section of docs/benchmarks.md (between its markers) with a fresh table. */
-export function writeReport(report: SendReport): void {
+/**
+ * Replaces this section of docs/benchmarks.md (between its markers) with a fresh table; with
+ * `write` false, prints the section instead (a run to compare, not to keep).
+ */
+export function writeReport(report: SendReport, write = true): void {
   const begin = `<!-- bench:${report.section}:begin -->`;
   const end = `<!-- bench:${report.section}:end -->`;
   const persisted = report.rows.some((r) => r.persister !== undefined);
@@ -57,6 +60,10 @@ export function writeReport(report: SendReport): void {
     ...(report.cpu ? cpuTable(report.cpu) : []),
     end,
   ].join("\n");
+  if (!write) {
+    console.log(table);
+    return;
+  }
   let doc: string;
   try {
     doc = readFileSync(FILE, "utf8");

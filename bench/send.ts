@@ -3,7 +3,8 @@
  * evenly paced: bench/paced.ts) and flat out (autocannon, closed loop on `--connections`).
  *   npm run bench                      # starts its own all-in-one Parley in a child process
  *   PARLEY_URL=http://host:8080 npm run bench   # against a running one
- * Writes docs/benchmarks.md (the send section) and prints the figures.
+ * Writes docs/benchmarks.md (the send section) and prints the figures; --no-write prints the
+ * section instead.
  */
 import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
@@ -15,6 +16,7 @@ import { benchTarget } from "./parley-process.js";
 import { writeReport } from "./report.js";
 
 const { values } = parseArgs({
+  allowNegative: true,
   options: {
     users: { type: "string", default: "200" },
     duration: { type: "string", default: "15" },
@@ -22,6 +24,7 @@ const { values } = parseArgs({
     connections: { type: "string", default: "64" },
     // The docs/benchmarks.md section to (re)write: "send" for all-in-one, "send-mesh" for a mesh.
     section: { type: "string", default: "send" },
+    write: { type: "boolean", default: true },
     // Send each message with a clientMessageId, as the web app does (the idempotent path: SQL per send).
     "client-message-ids": { type: "boolean", default: false },
     // The messages process's admin URL (a mesh): adds the persister's delay per step, from its
@@ -153,17 +156,20 @@ try {
     (r) =>
       r.target !== undefined && r.row.achieved >= r.target * 0.97 && r.row.failures === 0 && r.row.p99 <= 100,
   );
-  writeReport({
-    section: values.section,
-    machine: `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
-    command: `${external ? `PARLEY_URL=${external} ` : ""}npm run bench -- --users ${users} --duration ${duration} --rates ${rates.join(",")} --connections ${connections}${values["client-message-ids"] ? " --client-message-ids" : ""}${messagesAdmin ? ` --messages-admin ${messagesAdmin}` : ""} --section ${values.section}`,
-    users,
-    connections,
-    duration,
-    rows: results.map((r) => ({ label: r.label, ...r.row })),
-    highestHeld: holds.length ? Math.max(...holds.map((r) => r.target ?? 0)) : 0,
-    cpu: results.map((r) => ({ label: r.label, perSend: r.cpu })),
-  });
+  writeReport(
+    {
+      section: values.section,
+      machine: `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+      command: `${external ? `PARLEY_URL=${external} ` : ""}npm run bench -- --users ${users} --duration ${duration} --rates ${rates.join(",")} --connections ${connections}${values["client-message-ids"] ? " --client-message-ids" : ""}${messagesAdmin ? ` --messages-admin ${messagesAdmin}` : ""} --section ${values.section}`,
+      users,
+      connections,
+      duration,
+      rows: results.map((r) => ({ label: r.label, ...r.row })),
+      highestHeld: holds.length ? Math.max(...holds.map((r) => r.target ?? 0)) : 0,
+      cpu: results.map((r) => ({ label: r.label, perSend: r.cpu })),
+    },
+    values.write,
+  );
 } finally {
   await parley.stop();
 }
