@@ -2,7 +2,8 @@
  * History page reads through the public API, as an app reads them: GET /chat/messages (50 messages
  * a page, newest or before a cursor) against a running Parley, after filling conversations with
  * sends. One reader at a time, so the figures are the read's own latency, not queueing.
- *   PARLEY_URL=http://127.0.0.1:8080 npx tsx bench/history-read.ts --section history-read-mesh
+ *   PARLEY_URL=http://127.0.0.1:8080 npx tsx bench/history-read.ts --section history-read-mesh \
+ *     --messages-admin http://127.0.0.1:9468 --gateway-admin http://127.0.0.1:9464
  *   npx tsx bench/history-read.ts      # starts its own all-in-one Parley
  * (bench/history-page.ts measures the Cassandra store alone.) Writes its section of
  * docs/benchmarks.md unless --no-write.
@@ -26,6 +27,9 @@ const { values } = parseArgs({
     // The messages process's admin URL (a mesh): adds its own time per page, from its
     // parley_rpc_duration_seconds of ListDirectMessages, apart from the gateway and the hops.
     "messages-admin": { type: "string" },
+    // The gateway's admin URL (a mesh): adds the page as its gRPC client and its HTTP side saw it,
+    // so each layer's share of the tail shows (messages answered → gateway got it → client sent).
+    "gateway-admin": { type: "string" },
   },
 });
 const conversations = Number(values.conversations);
@@ -34,8 +38,12 @@ const bytes = Number(values.bytes);
 const reads = Number(values.reads);
 const PAGE = 50;
 const messagesAdmin = values["messages-admin"];
+const gatewayAdmin = values["gateway-admin"];
 const RPC = "parley_rpc_duration_seconds";
+const HTTP = "parley_http_request_duration_seconds";
 const LIST = 'method="ListDirectMessages",code="OK",side="server"';
+const LIST_CALLED = 'method="listDirectMessages",code="OK",side="client"';
+const PAGE_ROUTE = 'route="/chat/messages",method="GET",status="200"';
 
 const parley = await benchTarget();
 const external = parley.external ? parley.url : undefined;
@@ -97,16 +105,24 @@ try {
   };
   for (let i = 0; i < 200; i++) await read(); // warm-up: JIT, connections, caches
   const serverBefore = messagesAdmin ? await metricsText(messagesAdmin) : "";
+  const gatewayBefore = gatewayAdmin ? await metricsText(gatewayAdmin) : "";
   const timings: number[] = [];
   const started = performance.now();
   for (let i = 0; i < reads; i++) timings.push(await read());
   const seconds = (performance.now() - started) / 1000;
   const q = quantiles(timings);
-  const server = messagesAdmin ? serverShare(serverBefore, await metricsText(messagesAdmin)) : undefined;
+  const server = messagesAdmin
+    ? layerShare(serverBefore, await metricsText(messagesAdmin), RPC, LIST)
+    : undefined;
+  const gatewayAfter = gatewayAdmin ? await metricsText(gatewayAdmin) : "";
+  const gateway = gatewayAdmin
+    ? `its gRPC client ${layerShare(gatewayBefore, gatewayAfter, RPC, LIST_CALLED)}; its HTTP side ${layerShare(gatewayBefore, gatewayAfter, HTTP, PAGE_ROUTE)}`
+    : undefined;
   const f = (ms: number) => ms.toFixed(1);
   const line = `${reads} pages of ${PAGE} messages (${bytes} bytes each), one reader: p50 ${f(q.p50)} ms, p99 ${f(q.p99)} ms, p99.9 ${f(q.p999)} ms, max ${f(q.max)} ms, ${(reads / seconds).toFixed(0)} pages/s`;
   console.log(line);
   if (server) console.log(`messages service per page: ${server}`);
+  if (gateway) console.log(`gateway per page: ${gateway}`);
   if (values.write) {
     const machine = `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
     const command = `${external ? `PARLEY_URL=${external} ` : ""}npx tsx bench/history-read.ts ${process.argv.slice(2).join(" ")}`;
@@ -120,6 +136,7 @@ try {
         "|---|---|---|---|---|---|---|",
         `| ${reads} | ${f(q.p50)} | ${f(q.p90)} | **${f(q.p99)}** | ${f(q.p999)} | ${f(q.max)} | ${(reads / seconds).toFixed(0)} |`,
         ...(server ? ["", `The messages service's own time per page (its \`${RPC}\`): ${server}.`] : []),
+        ...(gateway ? ["", `The gateway's time per page (\`${RPC}\` and \`${HTTP}\`): ${gateway}.`] : []),
       ].join("\n"),
     );
   }
@@ -127,11 +144,11 @@ try {
   await parley.stop();
 }
 
-/** The messages process's time per page between two readings: mean, and the share within 5 and 10 ms. */
-function serverShare(before: string, after: string): string {
-  const [b, a] = [histogramTotals(before, RPC, LIST), histogramTotals(after, RPC, LIST)];
+/** One layer's time per page between two readings of a histogram: mean, and the share within 5 and 10 ms. */
+function layerShare(before: string, after: string, metric: string, labels: string): string {
+  const [b, a] = [histogramTotals(before, metric, labels), histogramTotals(after, metric, labels)];
   const count = a.count - b.count;
-  const [bb, ab] = [histogramBuckets(before, RPC, LIST), histogramBuckets(after, RPC, LIST)];
+  const [bb, ab] = [histogramBuckets(before, metric, labels), histogramBuckets(after, metric, labels)];
   const within = (le: number) => `${((100 * ((ab.get(le) ?? 0) - (bb.get(le) ?? 0))) / count).toFixed(1)} %`;
   return `mean ${((1000 * (a.sum - b.sum)) / count).toFixed(2)} ms, ${within(0.005)} within 5 ms, ${within(0.01)} within 10 ms (${count} pages)`;
 }
