@@ -69,7 +69,7 @@ describe("prepared statements on PGlite", () => {
       [values],
     );
     expect(rows.map((row) => row.v)).toEqual(values);
-    // Bytes, not a text literal: large text ones put V8's old generation under pressure.
+    // Bytes in the Bind, not a text literal built and escaped per call.
     const bind = vi.spyOn(protocol.serialize, "bind");
     await statements.query("SELECT cardinality($1::text[]) AS n, cardinality($2::bytea[]) AS m", [
       values,
