@@ -4,6 +4,7 @@ import type { Logger } from "../logger.js";
 import type { LogRecord } from "./log.js";
 import { toLogRecord } from "./log.kafka.client.js";
 import { OffsetCommits } from "./log.kafka.commits.js";
+import { LogEnds } from "./log.kafka.ends.js";
 import { GroupMember, type GroupMembers } from "./log.kafka.member.js";
 
 interface PartitionTail {
@@ -46,7 +47,8 @@ const TAIL_SESSION_TIMEOUT_MS = 6_000;
  * move back; should an operator rewind the group, the rewound records are committed ones, already
  * in the store the reader combines this tail with. A read alongside a store read (hold(), then
  * readWindow()) starts its window at the committed offsets last seen instead, so it asks Kafka
- * only for the ends; pruning keeps what a held window needs until it is released.
+ * only for the end of the partition it reads (one ListOffsets, LogEnds); pruning keeps what a held
+ * window needs until it is released.
  */
 export class TailReader {
   private readonly tails = new Map<number, PartitionTail>();
@@ -64,6 +66,7 @@ export class TailReader {
 
   private constructor(
     private readonly admin: Admin,
+    private readonly ends: LogEnds,
     private readonly member: GroupMember,
     private readonly tailGroupId: string,
     private readonly settings: TailSettings,
@@ -98,7 +101,8 @@ export class TailReader {
       members,
       logger,
     );
-    const reader = new TailReader(admin, member, tailGroupId, settings, logger);
+    const ends = await LogEnds.connect(kafka);
+    const reader = new TailReader(admin, ends, member, tailGroupId, settings, logger);
     try {
       const { from: starts } = await reader.settled(
         () => reader.snapshot(),
@@ -131,6 +135,7 @@ export class TailReader {
       }
     } catch (err) {
       member.stop().catch(() => {});
+      ends.disconnect().catch(() => {});
       throw err;
     }
     reader.pruning = setInterval(() => {
@@ -175,7 +180,10 @@ export class TailReader {
     partition: number | undefined,
     deadline: number,
   ): Promise<LogRecord[]> {
-    const ends = await this.settled(() => this.ends(), deadline);
+    const ends = await this.settled(
+      () => this.ends.of(this.settings.topicName, partition === undefined ? undefined : [partition]),
+      deadline,
+    );
     return this.collect(from, ends, key, partition, deadline);
   }
 
@@ -185,6 +193,7 @@ export class TailReader {
     // The group is deleted next: its position has nobody left to resume from it.
     this.commits.stop();
     await this.member.stop();
+    await this.ends.disconnect().catch(() => {});
     await this.admin.deleteGroups([this.tailGroupId]).catch(() => {});
   }
 
@@ -240,12 +249,6 @@ export class TailReader {
         await new Promise((resolve) => setTimeout(resolve, wait));
       }
     }
-  }
-
-  /** Where the log ends (its high-water marks), per partition. */
-  private async ends(): Promise<Map<number, bigint>> {
-    const ends = await this.admin.fetchTopicOffsets(this.settings.topicName);
-    return new Map(ends.map((o) => [o.partition, BigInt(o.high)]));
   }
 
   /** Where the watched group's uncommitted window begins and the log ends, per partition. */
