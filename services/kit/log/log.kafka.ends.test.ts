@@ -93,12 +93,23 @@ describe("LogEnds: where a topic's partitions end", () => {
     }
   });
 
+  it("refuses, by name, a kafkajs without the Cluster factory it is written for", async () => {
+    const other = new Kafka({ clientId: "parley-tests", brokers: testBrokers(), logLevel: logLevel.NOTHING });
+    for (const symbol of Object.getOwnPropertySymbols(other)) {
+      if (symbol.description === "private:Kafka:createCluster")
+        delete (other as unknown as Record<symbol, unknown>)[symbol];
+    }
+    await expect(LogEnds.connect(other)).rejects.toThrow(/private:Kafka:createCluster.*kafkajs 2\.2\.4/);
+  });
+
   it("asks for the leaders again after a failed read", async () => {
     const sent: number[] = [];
     const ends = await LogEnds.connect(countingKafka(sent));
     try {
       await ends.of(topic);
-      await expect(ends.of(topic, [99]), "a partition the topic does not have").rejects.toThrow(/partitions 99/);
+      await expect(ends.of(topic, [99]), "a partition the topic does not have").rejects.toThrow(
+        /partitions 99/,
+      );
       sent.length = 0;
       expect((await ends.of(topic, [1])).size).toBe(1);
       expect(count(sent, METADATA)).toBe(1);
