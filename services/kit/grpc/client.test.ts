@@ -48,4 +48,29 @@ describe("call() over the network", () => {
     expect(collectable.deref()).toBeUndefined();
     client.close();
   });
+
+  // grpc-js captures its caller's stack in every call (client.ts, withoutStackTraces).
+  it("starts a call with no stack frames captured, and puts the limit back, also when the start throws", async () => {
+    const client = createClient(CryptoServiceClient, address);
+    const limits: number[] = [];
+    const start = client.makeUnaryRequest.bind(client);
+    const spy = vi.spyOn(client, "makeUnaryRequest").mockImplementation(((
+      ...args: Parameters<typeof start>
+    ) => {
+      limits.push(Error.stackTraceLimit);
+      return start(...args);
+    }) as typeof start);
+    const before = Error.stackTraceLimit;
+    expect(before).toBeGreaterThan(0);
+    expect((await call(client, "encrypt", { message: "a" })).encryptedMessage).toHaveLength(1000);
+    expect(limits).toEqual([0]);
+    expect(Error.stackTraceLimit).toBe(before);
+
+    spy.mockImplementation(() => {
+      throw new Error("refused at the start");
+    });
+    await expect(call(client, "encrypt", { message: "a" })).rejects.toThrow("refused at the start");
+    expect(Error.stackTraceLimit).toBe(before);
+    client.close();
+  });
 });

@@ -186,16 +186,34 @@ export function call<C extends Client, K extends keyof C & string>(
             reject(fromGrpcError(error));
           },
         );
-        client.makeUnaryRequest(
-          definition.path,
-          definition.requestSerialize,
-          holding(definition),
-          request,
-          metadata,
-          { deadline },
-          outcome.callback(),
+        withoutStackTraces(() =>
+          client.makeUnaryRequest(
+            definition.path,
+            definition.requestSerialize,
+            holding(definition),
+            request,
+            metadata,
+            { deadline },
+            outcome.callback(),
+          ),
         );
       });
     },
   );
+}
+
+/**
+ * Runs `start` with V8 capturing no stack frames. grpc-js's makeUnaryRequest captures its caller's
+ * stack (`new Error()`) in every call, only to append it to a failed call's stack: ~10 µs of CPU
+ * per call on these machines, under 1 µs with no frames. A failure (the DomainError's cause) then
+ * lacks the caller's frames, which the logs make up for: they name the request or method.
+ */
+function withoutStackTraces(start: () => void): void {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    start();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
