@@ -1,7 +1,8 @@
 /**
  * History page reads through the public API, as an app reads them: GET /chat/messages (50 messages
  * a page, newest or before a cursor) against a running Parley, after filling conversations with
- * sends. One reader at a time, so the figures are the read's own latency, not queueing.
+ * sends. One reader at a time, so the figures are the read's own latency, not queueing; the CPU
+ * each process (and, against a mesh, each real server) spent per page comes with them.
  *   PARLEY_URL=http://127.0.0.1:8080 npx tsx bench/history-read.ts --section history-read-mesh \
  *     --messages-admin http://127.0.0.1:9468 --gateway-admin http://127.0.0.1:9464
  *   npx tsx bench/history-read.ts      # starts its own all-in-one Parley
@@ -10,6 +11,7 @@
  */
 import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
+import { cpuBetween, sampleCpu } from "./cpu-accounting.js";
 import { histogramBuckets, histogramTotals, metricsText } from "./histogram.js";
 import { get, post, quantiles } from "./paced.js";
 import { benchTarget } from "./parley-process.js";
@@ -107,9 +109,14 @@ try {
   const serverBefore = messagesAdmin ? await metricsText(messagesAdmin) : "";
   const gatewayBefore = gatewayAdmin ? await metricsText(gatewayAdmin) : "";
   const timings: number[] = [];
+  const cpuBefore = sampleCpu(process.cwd(), Boolean(external));
   const started = performance.now();
   for (let i = 0; i < reads; i++) timings.push(await read());
   const seconds = (performance.now() - started) / 1000;
+  // CPU per page by process role (the real servers too, against a mesh): what a page costs each.
+  const cpu = cpuBetween(cpuBefore, sampleCpu(process.cwd(), Boolean(external)))
+    .map(([role, cpuSeconds]) => `${role} ${((cpuSeconds * 1000) / reads).toFixed(2)}`)
+    .join(", ");
   const q = quantiles(timings);
   const server = messagesAdmin
     ? layerShare(serverBefore, await metricsText(messagesAdmin), RPC, LIST)
@@ -121,6 +128,7 @@ try {
   const f = (ms: number) => ms.toFixed(1);
   const line = `${reads} pages of ${PAGE} messages (${bytes} bytes each), one reader: p50 ${f(q.p50)} ms, p99 ${f(q.p99)} ms, p99.9 ${f(q.p999)} ms, max ${f(q.max)} ms, ${(reads / seconds).toFixed(0)} pages/s`;
   console.log(line);
+  console.log(`CPU per page, ms: ${cpu}`);
   if (server) console.log(`messages service per page: ${server}`);
   if (gateway) console.log(`gateway per page: ${gateway}`);
   if (values.write) {
@@ -135,6 +143,8 @@ try {
         "| pages read | p50 ms | p90 ms | **p99 ms** | p99.9 ms | max ms | pages/s |",
         "|---|---|---|---|---|---|---|",
         `| ${reads} | ${f(q.p50)} | ${f(q.p90)} | **${f(q.p99)}** | ${f(q.p999)} | ${f(q.max)} | ${(reads / seconds).toFixed(0)} |`,
+        "",
+        `CPU per page by process, ms: ${cpu}.`,
         ...(server ? ["", `The messages service's own time per page (its \`${RPC}\`): ${server}.`] : []),
         ...(gateway ? ["", `The gateway's time per page (\`${RPC}\` and \`${HTTP}\`): ${gateway}.`] : []),
       ].join("\n"),
