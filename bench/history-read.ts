@@ -6,10 +6,14 @@
  *   PARLEY_URL=http://127.0.0.1:8080 npx tsx bench/history-read.ts --section history-read-mesh \
  *     --messages-admin http://127.0.0.1:9468 --gateway-admin http://127.0.0.1:9464
  *   npx tsx bench/history-read.ts      # starts its own all-in-one Parley
+ * `--bytes` sets the messages' size (1,000 by default; chat messages are mostly far shorter), `--gap-ms`
+ * a pause between pages. Against a mesh, the admin URLs add each layer's time per page and how
+ * often a page met a garbage collection in it.
  * (bench/history-page.ts measures the Cassandra store alone.) Writes its section of
  * docs/benchmarks.md unless --no-write.
  */
 import { cpus, totalmem } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { cpuBetween, sampleCpu } from "./cpu-accounting.js";
 import { histogramBuckets, histogramTotals, metricsText } from "./histogram.js";
@@ -24,6 +28,9 @@ const { values } = parseArgs({
     messages: { type: "string", default: "1000" },
     bytes: { type: "string", default: "1000" },
     reads: { type: "string", default: "2000" },
+    // A pause after each page (not timed), so every process in the chain is idle when the next
+    // page starts: shows what the wake-ups cost apart from the work (0: back to back).
+    "gap-ms": { type: "string", default: "0" },
     section: { type: "string", default: "history-read" },
     write: { type: "boolean", default: true },
     // The messages process's admin URL (a mesh): adds its own time per page, from its
@@ -38,6 +45,7 @@ const conversations = Number(values.conversations);
 const perConversation = Number(values.messages);
 const bytes = Number(values.bytes);
 const reads = Number(values.reads);
+const gapMs = Number(values["gap-ms"]);
 const PAGE = 50;
 const messagesAdmin = values["messages-admin"];
 const gatewayAdmin = values["gateway-admin"];
@@ -46,6 +54,7 @@ const HTTP = "parley_http_request_duration_seconds";
 const LIST = 'method="ListDirectMessages",code="OK",side="server"';
 const LIST_CALLED = 'method="listDirectMessages",code="OK",side="client"';
 const PAGE_ROUTE = 'route="/chat/messages",method="GET",status="200"';
+const GC = "nodejs_gc_duration_seconds";
 
 const parley = await benchTarget();
 const external = parley.external ? parley.url : undefined;
@@ -111,22 +120,26 @@ try {
   const timings: number[] = [];
   const cpuBefore = sampleCpu(process.cwd(), Boolean(external));
   const started = performance.now();
-  for (let i = 0; i < reads; i++) timings.push(await read());
+  for (let i = 0; i < reads; i++) {
+    timings.push(await read());
+    if (gapMs > 0) await sleep(gapMs);
+  }
   const seconds = (performance.now() - started) / 1000;
   // CPU per page by process role (the real servers too, against a mesh): what a page costs each.
   const cpu = cpuBetween(cpuBefore, sampleCpu(process.cwd(), Boolean(external)))
     .map(([role, cpuSeconds]) => `${role} ${((cpuSeconds * 1000) / reads).toFixed(2)}`)
     .join(", ");
   const q = quantiles(timings);
+  const serverAfter = messagesAdmin ? await metricsText(messagesAdmin) : "";
   const server = messagesAdmin
-    ? layerShare(serverBefore, await metricsText(messagesAdmin), RPC, LIST)
+    ? `${layerShare(serverBefore, serverAfter, RPC, LIST)}; ${collections(serverBefore, serverAfter, reads)}`
     : undefined;
   const gatewayAfter = gatewayAdmin ? await metricsText(gatewayAdmin) : "";
   const gateway = gatewayAdmin
-    ? `its gRPC client ${layerShare(gatewayBefore, gatewayAfter, RPC, LIST_CALLED)}; its HTTP side ${layerShare(gatewayBefore, gatewayAfter, HTTP, PAGE_ROUTE)}`
+    ? `its gRPC client ${layerShare(gatewayBefore, gatewayAfter, RPC, LIST_CALLED)}; its HTTP side ${layerShare(gatewayBefore, gatewayAfter, HTTP, PAGE_ROUTE)}; ${collections(gatewayBefore, gatewayAfter, reads)}`
     : undefined;
   const f = (ms: number) => ms.toFixed(1);
-  const line = `${reads} pages of ${PAGE} messages (${bytes} bytes each), one reader: p50 ${f(q.p50)} ms, p99 ${f(q.p99)} ms, p99.9 ${f(q.p999)} ms, max ${f(q.max)} ms, ${(reads / seconds).toFixed(0)} pages/s`;
+  const line = `${reads} pages of ${PAGE} messages (${bytes} bytes each), one reader${gapMs > 0 ? ` pausing ${gapMs} ms after each` : ""}: p50 ${f(q.p50)} ms, p99 ${f(q.p99)} ms, p99.9 ${f(q.p999)} ms, max ${f(q.max)} ms, ${(reads / seconds).toFixed(0)} pages/s`;
   console.log(line);
   console.log(`CPU per page, ms: ${cpu}`);
   if (server) console.log(`messages service per page: ${server}`);
@@ -161,4 +174,21 @@ function layerShare(before: string, after: string, metric: string, labels: strin
   const [bb, ab] = [histogramBuckets(before, metric, labels), histogramBuckets(after, metric, labels)];
   const within = (le: number) => `${((100 * ((ab.get(le) ?? 0) - (bb.get(le) ?? 0))) / count).toFixed(1)} %`;
   return `mean ${((1000 * (a.sum - b.sum)) / count).toFixed(2)} ms, ${within(0.005)} within 5 ms, ${within(0.01)} within 10 ms (${count} pages)`;
+}
+
+/**
+ * A process's garbage collections between two readings: how often a page met a scavenge or a full
+ * collection's final pause, and how long each stopped the process (its nodejs_gc_duration_seconds).
+ */
+function collections(before: string, after: string, pages: number): string {
+  const kind = (name: string, label: string) => {
+    const [b, a] = [
+      histogramTotals(before, GC, `kind="${name}"`),
+      histogramTotals(after, GC, `kind="${name}"`),
+    ];
+    const count = a.count - b.count;
+    if (count <= 0) return `no ${label}`;
+    return `${label} one per ${(pages / count).toFixed(0)} pages, ${((1000 * (a.sum - b.sum)) / count).toFixed(1)} ms each`;
+  };
+  return `${kind("minor", "scavenges")}, ${kind("major", "full collections")}`;
 }
