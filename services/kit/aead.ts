@@ -37,5 +37,8 @@ export function open(key: Buffer, nonce: Buffer, sealed: Buffer, aad: Buffer): B
   const decipher = createDecipheriv("aes-256-gcm", keyObject(key), nonce);
   decipher.setAAD(aad);
   decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
-  return Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES)), decipher.final()]);
+  const plaintext = decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES));
+  // GCM's final() returns no bytes; it checks the tag, and throws before the plaintext is returned.
+  decipher.final();
+  return plaintext;
 }

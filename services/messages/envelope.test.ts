@@ -71,4 +71,38 @@ describe("message content sealing", () => {
     fail = false;
     expect(await envelope.open(await sealFresh(envelope))).toBe("hello, Bob");
   });
+
+  it("opens a page of records in order, unwrapping each conversation's key once", async () => {
+    const keys = testDataKeys();
+    const writer = new Envelope(keys, { cacheMs: 60_000 });
+    const seal = async (conversationId: string, content: string) => {
+      const messageId = newMessageId();
+      return { messageId, conversationId, ...(await writer.seal(messageId, conversationId, content)) };
+    };
+    // Interleaved, as a list of one's direct messages across conversations comes.
+    const page = [
+      await seal("d:a:b", "one"),
+      await seal("d:a:b", "two"),
+      await seal("d:a:c", "three"),
+      await seal("d:a:b", "four"),
+      await seal("d:a:c", "five"),
+    ];
+    const reader = new Envelope(keys, { cacheMs: 60_000 });
+    expect(await reader.openAll(page)).toEqual(["one", "two", "three", "four", "five"]);
+    expect(keys.calls.unwrap).toBe(2);
+    expect(await reader.openAll([])).toEqual([]);
+    expect(keys.calls.unwrap).toBe(2);
+  });
+
+  it("fails a page with a tampered record as open() fails it", async () => {
+    const envelope = new Envelope(testDataKeys(), { cacheMs: 60_000 });
+    const good = await sealFresh(envelope, "fine");
+    const bad = await sealFresh(envelope, "altered");
+    const flipped = Buffer.from(bad.ciphertext);
+    flipped[0] = (flipped[0] as number) ^ 1;
+    expect(await envelope.openAll([good])).toEqual(["fine"]);
+    await expect(envelope.openAll([good, { ...bad, ciphertext: flipped }])).rejects.toThrow(
+      /could not be decrypted/,
+    );
+  });
 });

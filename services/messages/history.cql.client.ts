@@ -37,6 +37,9 @@ export function createCqlClient(config: CqlHistoryConfig): Client {
       isIdempotent: true,
     },
     socketOptions: { connectTimeout: config.requestTimeoutMs, readTimeout: config.requestTimeoutMs },
+    // Blobs and uuids as views of the response frame instead of a copy each (three blobs and a
+    // uuid per message of a page): nothing read here outlives its request, so no view keeps a frame.
+    encoding: { copyBuffer: false },
     ...(config.username
       ? { authProvider: new auth.PlainTextAuthProvider(config.username, config.password ?? "") }
       : {}),

@@ -187,7 +187,7 @@ export class MessageReader {
     }
     const usernames =
       unknown.size > 0 ? new Map([...known, ...(await this.deps.directory.usernames(unknown))]) : known;
-    const contents = await Promise.all(page.records.map((r) => this.deps.envelope.open(r)));
+    const contents = await this.deps.envelope.openAll(page.records);
     return {
       messages: page.records.map((r, i) => toMessage(r, contents[i] ?? "", usernames)),
       nextCursor: page.nextCursor,
