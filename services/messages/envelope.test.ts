@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { Envelope } from "./envelope.js";
+import { DomainError } from "../kit/errors.js";
+import { type DataKeys, Envelope } from "./envelope.js";
 import { testDataKeys } from "./fixtures.js";
 import { newMessageId } from "./records.js";
 
@@ -104,5 +105,29 @@ describe("message content sealing", () => {
     await expect(envelope.openAll([good, { ...bad, ciphertext: flipped }])).rejects.toThrow(
       /could not be decrypted/,
     );
+  });
+
+  it("asks crypto once for a key that many records want at once, and again after a failure", async () => {
+    const keys = testDataKeys();
+    const writer = new Envelope(keys, { cacheMs: 60_000 });
+    const records = await Promise.all(["a", "b", "c", "d", "e"].map((text) => sealFresh(writer, text)));
+    let failNext = true;
+    const flaky: DataKeys = {
+      generate: (context) => keys.generate(context),
+      async unwrap(wrappedKey, context) {
+        if (failNext) {
+          failNext = false;
+          keys.calls.unwrap++;
+          throw new DomainError("unavailable", "crypto is down");
+        }
+        return keys.unwrap(wrappedKey, context);
+      },
+    };
+    const reader = new Envelope(flaky, { cacheMs: 60_000 });
+    const failed = await Promise.allSettled(records.map((r) => reader.open(r)));
+    expect(failed.map((r) => r.status)).toEqual(Array(5).fill("rejected"));
+    expect(keys.calls.unwrap).toBe(1);
+    expect(await Promise.all(records.map((r) => reader.open(r)))).toEqual(["a", "b", "c", "d", "e"]);
+    expect(keys.calls.unwrap).toBe(2);
   });
 });

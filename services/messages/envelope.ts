@@ -36,8 +36,10 @@ interface CurrentKey {
 export class Envelope {
   /** The key new messages of a conversation are sealed with, by conversation id. */
   private readonly current = new Map<string, CurrentKey>();
-  /** Unwrapped keys by hash of (conversation, wrapped key). */
+  /** Unwrapped keys by (conversation, wrapped key): cacheKey(). */
   private readonly unwrapped = new Map<string, { key: Buffer; expiresAt: number }>();
+  /** Unwraps asked of crypto and not answered yet, by the same key as `unwrapped`. */
+  private readonly unwrapping = new Map<string, Promise<Buffer>>();
   private readonly now: () => number;
   private readonly maxCachedKeys: number;
 
@@ -67,23 +69,16 @@ export class Envelope {
   /**
    * The plaintexts of a page of records, in order; throws as open() does. A page's records mostly
    * share their conversation's data key, so each run of records under one key looks it up once
-   * (and a key the cache lacks is unwrapped once per page), then all are opened in one synchronous
+   * (a key the cache lacks is asked of crypto once, however many want it), then all are opened in one synchronous
    * pass: open() per record cost a cache-key string, a promise and an async frame each.
    */
   async openAll(records: readonly SealedRecord[]): Promise<string[]> {
-    const pageKeys = new Map<string, Promise<Buffer>>();
     const runKeys: Promise<Buffer>[] = [];
     const runOf: number[] = [];
     let previous: SealedRecord | undefined;
     for (const record of records) {
       if (!previous || !sameKey(previous, record)) {
-        const id = cacheKey(record.wrappedKey, record.conversationId);
-        let key = pageKeys.get(id);
-        if (!key) {
-          key = this.unwrap(record.wrappedKey, record.conversationId);
-          pageKeys.set(id, key);
-        }
-        runKeys.push(key);
+        runKeys.push(this.unwrap(record.wrappedKey, record.conversationId));
         previous = record;
       }
       runOf.push(runKeys.length - 1);
@@ -110,10 +105,22 @@ export class Envelope {
     return key;
   }
 
-  private async unwrap(wrappedKey: Buffer, conversationId: string): Promise<Buffer> {
+  private unwrap(wrappedKey: Buffer, conversationId: string): Promise<Buffer> {
     const id = cacheKey(wrappedKey, conversationId);
     const cached = this.unwrapped.get(id);
-    if (cached && cached.expiresAt > this.now()) return cached.key;
+    if (cached && cached.expiresAt > this.now()) return Promise.resolve(cached.key);
+    // Records opened together (a page, a resume's replay) mostly share a key: one request for it.
+    let pending = this.unwrapping.get(id);
+    if (!pending) {
+      pending = this.unwrapFromCrypto(id, wrappedKey, conversationId).finally(() =>
+        this.unwrapping.delete(id),
+      );
+      this.unwrapping.set(id, pending);
+    }
+    return pending;
+  }
+
+  private async unwrapFromCrypto(id: string, wrappedKey: Buffer, conversationId: string): Promise<Buffer> {
     let key: Buffer;
     try {
       key = await this.dataKeys.unwrap(wrappedKey, conversationId);
