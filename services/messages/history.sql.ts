@@ -31,31 +31,32 @@ interface Row {
 export class SqlHistoryStore implements HistoryStore {
   constructor(private readonly db: SqlDatabase) {}
 
+  /**
+   * One statement of eleven arrays, whatever the batch's size: the same prepared plan every time
+   * (a VALUES list was a new statement for every batch size), and less time per batch on PGlite:
+   * 2–24 % less in each of eight alternating rounds of 12 messages (bench/history-insert.ts).
+   */
   async write(records: MessageRecord[]): Promise<void> {
     if (records.length === 0) return;
-    const params: unknown[] = [];
-    const rows = records.map((r) => {
-      const n = params.length;
-      params.push(
-        r.messageId,
-        r.conversationId,
-        r.senderId,
-        r.recipientId,
-        r.groupId,
-        r.sentAt,
-        r.clientMessageId,
-        r.ciphertext,
-        r.nonce,
-        r.wrappedKey,
-        encodeAttachments(r.attachments),
-      );
-      return `(${Array.from({ length: 11 }, (_, i) => `$${n + i + 1}`).join(", ")})`;
-    });
     await this.db.query(
       `INSERT INTO messages (message_id, conversation_id, sender_id, recipient_id, group_id, sent_at,
          client_message_id, ciphertext, nonce, wrapped_key, attachments)
-       VALUES ${rows.join(", ")} ON CONFLICT (message_id) DO NOTHING`,
-      params,
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
+         $6::timestamptz[], $7::text[], $8::bytea[], $9::bytea[], $10::bytea[], $11::bytea[])
+       ON CONFLICT (message_id) DO NOTHING`,
+      [
+        records.map((r) => r.messageId),
+        records.map((r) => r.conversationId),
+        records.map((r) => r.senderId),
+        records.map((r) => r.recipientId),
+        records.map((r) => r.groupId),
+        records.map((r) => r.sentAt),
+        records.map((r) => r.clientMessageId),
+        records.map((r) => r.ciphertext),
+        records.map((r) => r.nonce),
+        records.map((r) => r.wrappedKey),
+        records.map((r) => encodeAttachments(r.attachments)),
+      ],
     );
   }
 
