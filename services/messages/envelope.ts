@@ -68,9 +68,9 @@ export class Envelope {
 
   /**
    * The plaintexts of a page of records, in order; throws as open() does. A page's records mostly
-   * share their conversation's data key, so each run of records under one key looks it up once
-   * (a key the cache lacks is asked of crypto once, however many want it), then all are opened in one synchronous
-   * pass: open() per record cost a cache-key string, a promise and an async frame each.
+   * share their conversation's data key, so each run of records under one key looks it up once,
+   * then all are opened in one synchronous pass: open() per record cost a cache-key string, a
+   * promise and an async frame each.
    */
   async openAll(records: readonly SealedRecord[]): Promise<string[]> {
     const runKeys: Promise<Buffer>[] = [];
