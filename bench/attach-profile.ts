@@ -2,7 +2,8 @@
  * Profiles a running process (a mesh target, an all-in-one Parley) without restarting it: opens its
  * inspector with SIGUSR1, records for a while either a CPU profile (summarised as
  * bench/cpuprofile.ts does) or V8's sampling heap profile (every allocation, collected or not:
- * where the garbage comes from), writes the profile for DevTools, and closes the inspector again.
+ * where the garbage comes from) and writes the profile for DevTools. The inspector stays open on
+ * loopback afterwards (see detach()).
  *   npx tsx bench/attach-profile.ts PID [--seconds 15] [--heap] [--port 9229] [--out FILE]
  * The port is the one the process's inspector opens on (9229 unless it ran with --inspect-port),
  * so profile one process at a time.
@@ -47,17 +48,11 @@ export async function attach(pid: number, port: number) {
       );
     },
     /**
-     * Closes the process's inspector (its port too) and this session; the process runs on. Its
-     * inspector.close() waits for this session to go, so the port closes just after.
+     * Ends this session; the process runs on, its inspector still listening on loopback until it
+     * exits. Closing the inspector from a session (Runtime.evaluate of inspector.close()) killed a
+     * mesh process with SIGSEGV in two of five tries on Node 24.21, so it is left open.
      */
     async detach(): Promise<void> {
-      socket.send(
-        JSON.stringify({
-          id: ++lastId,
-          method: "Runtime.evaluate",
-          params: { expression: 'process.getBuiltinModule("node:inspector").close()' },
-        }),
-      );
       const closed = new Promise((resolve) => socket.once("close", resolve));
       socket.close();
       await closed;
@@ -126,6 +121,8 @@ if (process.argv[1]?.endsWith("attach-profile.ts")) {
   mkdirSync(".bench", { recursive: true });
   const out =
     values.out ?? `.bench/attached-${pid}-${Date.now()}.${values.heap ? "heapprofile" : "cpuprofile"}`;
+  // Printed once the session has ended, so a reader that stops early (`| head`) cannot cut it short.
+  const report: string[] = [];
   try {
     if (values.heap) {
       await session.send("HeapProfiler.enable");
@@ -136,11 +133,12 @@ if (process.argv[1]?.endsWith("attach-profile.ts")) {
       });
       await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
       const { profile } = await session.send<{ profile: { head: HeapNode } }>("HeapProfiler.stopSampling");
+      await session.send("HeapProfiler.disable");
       writeFileSync(out, JSON.stringify(profile));
       const { total, sites } = allocationSites(profile.head);
-      console.log(`${(total / 2 ** 20).toFixed(0)} MiB allocated in ${seconds} s (sampled); by site:`);
+      report.push(`${(total / 2 ** 20).toFixed(0)} MiB allocated in ${seconds} s (sampled); by site:`);
       for (const s of sites) {
-        console.log(
+        report.push(
           `${(s.share * 100).toFixed(1).padStart(5)} %  ${(s.bytes / 2 ** 20).toFixed(1).padStart(7)} MiB  ${s.site}`,
         );
       }
@@ -150,11 +148,13 @@ if (process.argv[1]?.endsWith("attach-profile.ts")) {
       await session.send("Profiler.start");
       await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
       const { profile } = await session.send<{ profile: unknown }>("Profiler.stop");
+      await session.send("Profiler.disable");
       writeFileSync(out, JSON.stringify(profile));
-      console.log(summaryMarkdown(`process ${pid}`, summarise(out, 25), 25));
+      report.push(summaryMarkdown(`process ${pid}`, summarise(out, 25), 25));
     }
-    console.log(`\nprofile written to ${out}`);
+    report.push(`\nprofile written to ${out}`);
   } finally {
     await session.detach();
   }
+  console.log(report.join("\n"));
 }
