@@ -20,7 +20,7 @@ interface HeapNode {
 }
 
 /** A Chrome DevTools Protocol session with the inspector of `pid`, opened by SIGUSR1. */
-export async function attach(pid: number, port: number) {
+async function attach(pid: number, port: number) {
   process.kill(pid, "SIGUSR1");
   const target = await inspectorTarget(port);
   const socket = new WebSocket(target);
@@ -77,7 +77,7 @@ async function inspectorTarget(port: number): Promise<string> {
 }
 
 /** Bytes allocated in all, and the sites that allocated most (their own, not their callees'). */
-export function allocationSites(
+function allocationSites(
   head: HeapNode,
   top = 25,
 ): { total: number; sites: { site: string; bytes: number; share: number }[] } {
